@@ -1,0 +1,71 @@
+package v1alpha1
+
+// Condition types of a MarketplaceInstance. Ready summarises the others.
+const (
+	// ConditionReady is True when the tenant serves the buyer: the order is resolved, the
+	// workload is provisioned and available, and the instance is neither frozen nor released.
+	ConditionReady = "Ready"
+	// ConditionOrderResolved is True when Query Order answered for the current order and a plan
+	// serves its SKU.
+	ConditionOrderResolved = "OrderResolved"
+	// ConditionProvisioned is True when every tenant object of the applied plan exists and the
+	// workload reports ready.
+	ConditionProvisioned = "Provisioned"
+	// ConditionFrozen is True when the tenant is scaled to zero and its traffic blocked.
+	ConditionFrozen = "Frozen"
+	// ConditionDegraded is True when a step failed in a way that needs attention.
+	ConditionDegraded = "Degraded"
+	// ConditionReleased is True once release has started; it never goes back.
+	ConditionReleased = "Released"
+	// ConditionPaused is True while spec.paused or the pause annotation stops all changes.
+	ConditionPaused = "Paused"
+)
+
+// Condition reasons. They are part of the API: alerts and scripts match on them.
+const (
+	ReasonResolved         = "Resolved"
+	ReasonQueryFailed      = "OrderQueryFailed"
+	ReasonOrderNotFound    = "OrderNotFound"
+	ReasonUnknownSKU       = "UnknownSKU"
+	ReasonAmbiguousPlan    = "AmbiguousPlan"
+	ReasonPlanNotFound     = "PlanNotFound"
+	ReasonDebugOrder       = "DebugOrder"
+	ReasonProvisioning     = "Provisioning"
+	ReasonUpgrading        = "Upgrading"
+	ReasonAvailable        = "Available"
+	ReasonRenderFailed     = "RenderFailed"
+	ReasonApplyFailed      = "ApplyFailed"
+	ReasonConflict         = "Conflict"
+	ReasonDowngradeRefused = "DowngradeRefused"
+	ReasonFrozenByOrder    = "FrozenByOrder"
+	ReasonExpired          = "Expired"
+	ReasonActive           = "Active"
+	ReasonRetaining        = "Retaining"
+	ReasonBackingUp        = "BackingUp"
+	ReasonBackupFailed     = "BackupFailed"
+	ReasonDeleting         = "Deleting"
+	ReasonPaused           = "Paused"
+	ReasonNotPaused        = "NotPaused"
+	ReasonTemplatesValid   = "TemplatesValid"
+	ReasonInvalidTemplate  = "InvalidTemplate"
+)
+
+// Labels, annotations and the finalizer the operator puts on objects.
+const (
+	// FinalizerRelease holds a MarketplaceInstance until its tenant is gone.
+	FinalizerRelease = "saas.marketplace.dev/release"
+	// LabelInstance names the MarketplaceInstance that owns an object. Caches and watches are
+	// scoped to it.
+	LabelInstance = "saas.marketplace.dev/instance"
+	// LabelPlan names the MarketplacePlan an object was rendered from.
+	LabelPlan = "saas.marketplace.dev/plan"
+	// LabelTemplate names the plan manifest an object was rendered from; pruning keys on it.
+	LabelTemplate = "saas.marketplace.dev/template"
+	// AnnotationPaused, set to "true", pauses an instance like spec.paused.
+	AnnotationPaused = "saas.marketplace.dev/paused"
+	// AnnotationReconcileRequest forces a reconcile whenever its value changes (for example
+	// `kubectl annotate mpi NAME saas.marketplace.dev/reconcile-request="$(date +%s)" --overwrite`).
+	AnnotationReconcileRequest = "saas.marketplace.dev/reconcile-request"
+	// AnnotationFrozenReplicas, on a frozen workload, keeps the replica count to restore.
+	AnnotationFrozenReplicas = "saas.marketplace.dev/frozen-replicas"
+)
