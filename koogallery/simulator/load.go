@@ -1,0 +1,204 @@
+package simulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/marketplace-operator/marketplace-operator/koogallery"
+)
+
+// Bounds of a load run, so that a typo cannot turn a benchmark into a flood.
+const (
+	MaxLoadCount       = 1_000_000
+	MaxLoadDuration    = time.Hour
+	MaxLoadConcurrency = 256
+	maxLatencySamples  = 1_000_000
+)
+
+// LoadConfig bounds a load run. At least one of Count and Duration must be set; the run stops
+// at whichever comes first.
+type LoadConfig struct {
+	Count    int
+	Duration time.Duration
+	// Rate is the target calls per second over all workers; 0 means as fast as possible.
+	Rate float64
+	// Concurrency is the number of workers. Default 4.
+	Concurrency int
+	// Activity is newInstance (default; each call a new order line) or queryInstance.
+	Activity string
+	// InstanceID is queried when Activity is queryInstance.
+	InstanceID string
+	Test       bool
+	// AllowRemote permits a production URL that is not a loopback address.
+	AllowRemote bool
+}
+
+// LoadResult summarises a load run. Latencies are of the calls that got an HTTP answer.
+type LoadResult struct {
+	Sent, Succeeded, Failed int
+	Codes                   map[string]int
+	Elapsed                 time.Duration
+	P50, P90, P99, Max      time.Duration
+	// PerSecond is the achieved call rate.
+	PerSecond float64
+}
+
+func (c *LoadConfig) check() error {
+	switch {
+	case c.Count <= 0 && c.Duration <= 0:
+		return errors.New("load needs a count or a duration")
+	case c.Count > MaxLoadCount:
+		return fmt.Errorf("count is above the %d bound", MaxLoadCount)
+	case c.Duration > MaxLoadDuration:
+		return fmt.Errorf("duration is above the %s bound", MaxLoadDuration)
+	case c.Concurrency > MaxLoadConcurrency:
+		return fmt.Errorf("concurrency is above the %d bound", MaxLoadConcurrency)
+	case c.Rate < 0:
+		return errors.New("rate must not be negative")
+	case c.Activity != "" && c.Activity != koogallery.ActivityNewInstance && c.Activity != koogallery.ActivityQueryInstance:
+		return errors.New("load sends newInstance or queryInstance")
+	case c.Activity == koogallery.ActivityQueryInstance && c.InstanceID == "":
+		return errors.New("queryInstance load needs an instance ID")
+	}
+	return nil
+}
+
+// IsLoopback reports whether host (a name or an IP, with or without port) is a loopback target.
+func IsLoopback(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Load sends single signed calls (no retries, no polling, not recorded as exchanges) at a bounded
+// rate and reports latency percentiles and result codes.
+func (s *Simulator) Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if !cfg.AllowRemote && !IsLoopback(s.base.Host) {
+		return nil, errors.New("load only targets loopback addresses unless remote targets are allowed")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	// Only issuing stops at the deadline; calls in flight finish so they are not counted as errors.
+	issueCtx, cancel := context.WithCancel(ctx)
+	if cfg.Duration > 0 {
+		issueCtx, cancel = context.WithTimeout(ctx, cfg.Duration)
+	}
+	defer cancel()
+	ticks := s.issue(issueCtx, cfg)
+	agg := &loadAggregate{codes: map[string]int{}}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ticks {
+				resp, ex := s.attempt(ctx, s.loadTarget(cfg, i), 1)
+				agg.add(resp != nil, ex)
+			}
+		}()
+	}
+	wg.Wait()
+	return agg.result(time.Since(start)), nil
+}
+
+// issue yields call numbers at the configured rate until the count is reached or ctx ends.
+func (s *Simulator) issue(ctx context.Context, cfg LoadConfig) <-chan int {
+	ch := make(chan int)
+	go func() {
+		defer close(ch)
+		var tick <-chan time.Time
+		if cfg.Rate > 0 {
+			t := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+			defer t.Stop()
+			tick = t.C
+		}
+		for i := 0; cfg.Count <= 0 || i < cfg.Count; i++ {
+			if tick != nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick:
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case ch <- i:
+			}
+		}
+	}()
+	return ch
+}
+
+func (s *Simulator) loadTarget(cfg LoadConfig, i int) target {
+	flag := koogallery.TestFlag("")
+	if cfg.Test {
+		flag = koogallery.TestFlagDebug
+	}
+	var req koogallery.BasicRequest
+	if cfg.Activity == koogallery.ActivityQueryInstance {
+		req = &koogallery.QueryInstanceRequest{InstanceID: cfg.InstanceID, TestFlag: flag}
+	} else {
+		order := fmt.Sprintf("LOAD%012d", i)
+		req = &koogallery.NewInstanceRequest{OrderID: order, OrderLineID: MockLineID(order), BusinessID: newBusinessID(), TestFlag: flag}
+	}
+	body, _ := koogallery.MarshalRequest(req) // plain string fields always encode
+	return target{activity: req.ActivityName(), body: body}
+}
+
+type loadAggregate struct {
+	mu        sync.Mutex
+	sent, ok  int
+	codes     map[string]int
+	latencies []time.Duration
+}
+
+func (a *loadAggregate) add(accepted bool, ex Exchange) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sent++
+	ok := accepted && (ex.ResultCode == koogallery.ResultSuccess || ex.ResultCode == koogallery.ResultProcessing)
+	if ok {
+		a.ok++
+	}
+	code := ex.ResultCode
+	if code == "" {
+		code = "error"
+	}
+	a.codes[code]++
+	if ex.HTTPStatus != 0 && len(a.latencies) < maxLatencySamples {
+		a.latencies = append(a.latencies, ex.Latency)
+	}
+}
+
+func (a *loadAggregate) result(elapsed time.Duration) *LoadResult {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := &LoadResult{Sent: a.sent, Succeeded: a.ok, Failed: a.sent - a.ok, Codes: a.codes, Elapsed: elapsed}
+	if elapsed > 0 {
+		r.PerSecond = float64(a.sent) / elapsed.Seconds()
+	}
+	l := a.latencies
+	if len(l) == 0 {
+		return r
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	pct := func(p float64) time.Duration { return l[int(p*float64(len(l)-1))] }
+	r.P50, r.P90, r.P99, r.Max = pct(0.50), pct(0.90), pct(0.99), l[len(l)-1]
+	return r
+}
