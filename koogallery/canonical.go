@@ -123,7 +123,7 @@ func writeValue(buf *bytes.Buffer, dec *json.Decoder, depth int) error {
 
 func writeContainer(buf *bytes.Buffer, dec *json.Decoder, open json.Delim, depth int) error {
 	isObject := open == '{'
-	buf.WriteByte(byte(open))
+	buf.WriteByte(byte(open)) //nolint:gosec // a json.Delim is one of [ ] { }, all ASCII
 	for n := 0; dec.More(); n++ {
 		if n > 0 {
 			buf.WriteByte(',')
@@ -166,7 +166,7 @@ func writeJacksonString(buf *bytes.Buffer, s string) {
 			buf.WriteByte('\\')
 			buf.WriteRune(r)
 		case r < 0x20:
-			writeControl(buf, byte(r))
+			writeControl(buf, byte(r)) //nolint:gosec // r < 0x20 here
 		default:
 			buf.WriteRune(r)
 		}

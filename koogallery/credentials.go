@@ -39,8 +39,9 @@ func updateState(state, output []byte) {
 	last := 1
 	changed := false
 	for i := range state {
-		v := int(int8(state[i])) + int(int8(output[i])) + last
-		t := byte(v)
+		// Java adds signed bytes and keeps the low byte: the wrap-around is the algorithm.
+		v := int(int8(state[i])) + int(int8(output[i])) + last //nolint:gosec // see above
+		t := byte(v)                                           //nolint:gosec // see above
 		changed = changed || state[i] != t
 		state[i] = t
 		last = v >> 8

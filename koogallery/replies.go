@@ -130,7 +130,7 @@ func escapeNonASCII(b []byte) []byte {
 		r, size := utf8.DecodeRune(b[i:])
 		i += size
 		if r < utf8.RuneSelf {
-			out = append(out, byte(r))
+			out = append(out, byte(r)) //nolint:gosec // r < utf8.RuneSelf (0x80) here
 			continue
 		}
 		units := []rune{r}

@@ -358,7 +358,3 @@ type MarketplaceInstanceList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []MarketplaceInstance `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&MarketplaceInstance{}, &MarketplaceInstanceList{})
-}

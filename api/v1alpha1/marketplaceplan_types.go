@@ -32,11 +32,12 @@ type ManifestTemplate struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name"`
 
-	// template is the manifest as a Go text/template. It may use .InstanceID,
-	// .Name (the MarketplaceInstance name), .Namespace (the tenant namespace),
-	// .Plan, .SKU, .CredentialsSecret and .Values (this plan's values). It
-	// must render to exactly one namespaced object; its namespace is always
-	// set to the tenant namespace.
+	// template is the manifest as a Go text/template. It may use
+	// .InstanceID, .Name (the MarketplaceInstance name), .Namespace (the
+	// tenant namespace), .Plan, .SKU, .CredentialsSecret and .Values (this
+	// plan's values), and the quote function ({{ .Values.x | quote }}) to
+	// paste a value into YAML as a string. It must render to exactly one
+	// namespaced object; its namespace is always the tenant namespace.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=65536
@@ -196,8 +197,4 @@ type MarketplacePlanList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []MarketplacePlan `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&MarketplacePlan{}, &MarketplacePlanList{})
 }

@@ -134,7 +134,7 @@ func (a *app) resolve(s *secret) (string, error) {
 	case s.value != "":
 		return s.value, nil
 	case s.file != "":
-		b, err := os.ReadFile(s.file)
+		b, err := os.ReadFile(s.file) //nolint:gosec // the user names the key file to read: that is the flag's purpose
 		if err != nil {
 			return "", fmt.Errorf("reading --%s-file: %w", s.name, err)
 		}
@@ -157,7 +157,7 @@ func (a *app) readBody(path string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // the user names the body file to read: that is the flag's purpose
 	if err != nil {
 		return nil, fmt.Errorf("reading body file: %w", err)
 	}

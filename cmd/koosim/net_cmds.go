@@ -308,7 +308,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(a.stdout, "serving the KooGallery open API on http://%s\n", ln.Addr())
 	a.onListen(ln.Addr().String())
-	go func() {
+	go func() { //nolint:gosec // shutdown must outlive the cancelled ctx, so it gets a fresh one
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -337,7 +337,7 @@ func (a *app) openAPIServer(ak, sk, usage *secret, ordersFile string) (*simulato
 	if ordersFile == "" {
 		return srv, nil
 	}
-	b, err := os.ReadFile(ordersFile)
+	b, err := os.ReadFile(ordersFile) //nolint:gosec // the user names the orders file to read
 	if err != nil {
 		return nil, fmt.Errorf("reading orders file: %w", err)
 	}

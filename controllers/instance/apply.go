@@ -1,0 +1,127 @@
+package instance
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/render"
+)
+
+// annotationAppliedHash records what we last applied, so an unchanged object costs no write.
+const annotationAppliedHash = "saas.marketplace.dev/applied-hash"
+
+// toUnstructured turns a rendered object into the apply configuration we send: GVK set,
+// owned by the instance, server-populated fields dropped.
+func (r *Reconciler) toUnstructured(inst *saasv1alpha1.MarketplaceInstance, obj client.Object) (*unstructured.Unstructured, error) {
+	gvk, err := apiutil.GVKForObject(obj, r.Scheme)
+	if err != nil {
+		return nil, fmt.Errorf("finding the kind of %T: %w", obj, err)
+	}
+	if err := controllerutil.SetControllerReference(inst, obj, r.Scheme); err != nil {
+		return nil, fmt.Errorf("setting owner of %s %s: %w", gvk.Kind, obj.GetName(), err)
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return nil, fmt.Errorf("converting %s %s: %w", gvk.Kind, obj.GetName(), err)
+		}
+		u = &unstructured.Unstructured{Object: m}
+	}
+	u.SetGroupVersionKind(gvk)
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	return u, nil
+}
+
+// apply server-side applies obj as a child of inst, unless the live object already carries
+// the same applied hash. live may be nil when unknown.
+func (r *Reconciler) apply(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, obj client.Object, live *unstructured.Unstructured) error {
+	u, err := r.toUnstructured(inst, obj)
+	if err != nil {
+		return err
+	}
+	hash, err := hashObject(u)
+	if err != nil {
+		return err
+	}
+	if live != nil && live.GetAnnotations()[annotationAppliedHash] == hash {
+		return nil
+	}
+	ann := u.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[annotationAppliedHash] = hash
+	u.SetAnnotations(ann)
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(render.FieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	return nil
+}
+
+func hashObject(u *unstructured.Unstructured) (string, error) {
+	c := u.DeepCopy()
+	unstructured.RemoveNestedField(c.Object, "metadata", "annotations", annotationAppliedHash)
+	b, err := json.Marshal(c.Object) // encoding/json sorts map keys: stable
+	if err != nil {
+		return "", fmt.Errorf("hashing %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8]), nil
+}
+
+// live reads the current object, from the label-scoped cache for the kinds it holds and from
+// the API server otherwise. It returns nil when the object does not exist.
+func (r *Reconciler) live(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) (*unstructured.Unstructured, error) {
+	key := client.ObjectKey{Namespace: namespace, Name: name}
+	if cachedKinds[gvk] {
+		typed, err := r.Scheme.New(gvk)
+		if err != nil {
+			return nil, fmt.Errorf("creating %s: %w", gvk.Kind, err)
+		}
+		obj := typed.(client.Object)
+		if err := r.Client.Get(ctx, key, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("getting %s %s: %w", gvk.Kind, name, err)
+		}
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return nil, fmt.Errorf("converting %s %s: %w", gvk.Kind, name, err)
+		}
+		return &unstructured.Unstructured{Object: m}, nil
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	if err := r.APIReader.Get(ctx, key, u); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("getting %s %s: %w", gvk.Kind, name, err)
+	}
+	return u, nil
+}
+
+// ownedBy reports whether obj carries the instance's label, i.e. is ours to adopt or change.
+func ownedBy(obj interface{ GetLabels() map[string]string }, inst *saasv1alpha1.MarketplaceInstance) bool {
+	return obj.GetLabels()[saasv1alpha1.LabelInstance] == inst.Name
+}
+
+// errNotOurs marks an object in our way that another owner manages.
+var errNotOurs = errors.New("exists and is not managed by this instance")

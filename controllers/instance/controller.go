@@ -1,0 +1,120 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
+)
+
+// Options tune the reconciler; the zero value of each field means its default.
+type Options struct {
+	// FreezeGrace is how long past spec.expireTime an instance keeps running before it freezes
+	// itself (a lost freeze callback must not let a buyer keep using it). Default 1h.
+	FreezeGrace time.Duration
+	// IngressNamespaces may reach every tenant (the ingress controller's namespace).
+	IngressNamespaces []string
+	// OrderQueryTimeout bounds one Query Order call. Default 10s.
+	OrderQueryTimeout time.Duration
+	// OrderBackoffBase is the first wait after a failed Query Order, doubled per failure up to
+	// 10 min. Default 5s.
+	OrderBackoffBase time.Duration
+	// MaxConcurrentReconciles is the number of workers. Default 4.
+	MaxConcurrentReconciles int
+}
+
+// Reconciler converges a MarketplaceInstance's tenant to its spec.
+type Reconciler struct {
+	Client client.Client
+	// APIReader reads straight from the API server, for the few reads the label-scoped cache
+	// cannot serve (live objects of kinds the cache does not hold).
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  recorder.EventRecorder
+	Orders    openapi.OrderQuerier
+	Clock     clock.PassiveClock
+	Options   Options
+}
+
+// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances/finalizers,verbs=update
+// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceplans,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=resourcequotas;limitranges;secrets;services;configmaps;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies;ingresses,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch;delete;bind;escalate
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile reads like a table of contents: every step lives in its own file.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	inst := &saasv1alpha1.MarketplaceInstance{}
+	if err := r.Client.Get(ctx, req.NamespacedName, inst); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	s := newScope(inst, r.Clock.Now())
+	defer func() {
+		if err := r.patchStatus(ctx, s); err != nil {
+			retErr = errors.Join(retErr, err)
+			res = ctrl.Result{}
+		}
+	}()
+
+	if isPaused(inst) {
+		s.setPaused(true)
+		return ctrl.Result{}, nil
+	}
+	s.setPaused(false)
+
+	if !inst.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	if err := r.ensureFinalizer(ctx, inst); err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.reconcileNormal(ctx, s)
+}
+
+// reconcileNormal runs the steps of a live instance in order; a step that cannot finish yet
+// stops the pass and says when to come back.
+func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
+	plan, res, err := r.ensureOrder(ctx, s)
+	if plan == nil || err != nil {
+		return res, err
+	}
+	if s.inst.Spec.Order.TestFlag {
+		s.setDebugOrder()
+		return ctrl.Result{}, nil
+	}
+	plan, err = r.ensurePlanFits(ctx, s, plan)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s.frozen = r.frozen(s)
+	steps := []func(context.Context, *scope, *saasv1alpha1.MarketplacePlan) error{
+		r.ensureNamespace,
+		r.ensureQuota,
+		r.ensureNetworkPolicies,
+		r.ensureCredentials,
+		r.ensureWorkload,
+		r.ensureReadiness,
+	}
+	for _, step := range steps {
+		if err := step(ctx, s, plan); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
+}

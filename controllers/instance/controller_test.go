@@ -1,0 +1,566 @@
+package instance_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
+	"github.com/marketplace-operator/marketplace-operator/render"
+)
+
+func TestProvisionToReady(t *testing.T) {
+	op := startOperator(t, instance.Options{IngressNamespaces: []string{"ingress-nginx"}})
+	before := reconciles(t)
+	inst := order(t, basicProduct, basicSKU)
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	t.Logf("provisioning one instance to Ready: %.0f reconciles, %d API writes by the operator",
+		reconciles(t)-before, op.writes.Load())
+
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := render.NamespaceName(inst.Name)
+	g.Expect(got.Status.Namespace).To(Equal(ns))
+	g.Expect(got.Status.Plan).To(Equal("demo-basic"))
+	g.Expect(got.Status.Phase).To(Equal("Ready"))
+	g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+	g.Expect(got.Status.Order).NotTo(BeNil())
+	g.Expect(got.Status.Order.SKUCode).To(Equal(basicSKU))
+	g.Expect(got.Status.Order.ChargingMode).To(Equal("PERIOD"))
+	g.Expect(got.Status.AppInfo).NotTo(BeNil())
+	g.Expect(got.Status.AppInfo.FrontEndURL).To(Equal("https://" + inst.Name + ".apps.example.com/"))
+	g.Expect(got.Status.CredentialsSecretRef).To(Equal(&saasv1alpha1.SecretReference{Name: render.CredentialsSecretName, Namespace: ns}))
+	g.Expect(got.Status.Resources).To(ConsistOf(
+		saasv1alpha1.ResourceRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+		saasv1alpha1.ResourceRef{APIVersion: "v1", Kind: "Service", Name: "web"},
+		saasv1alpha1.ResourceRef{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "web"},
+	))
+	g.Expect(got.Finalizers).To(ContainElement(saasv1alpha1.FinalizerRelease))
+	for _, c := range []string{saasv1alpha1.ConditionOrderResolved, saasv1alpha1.ConditionProvisioned} {
+		expectCondition(g, got, c, metav1.ConditionTrue, "")
+	}
+	expectCondition(g, got, saasv1alpha1.ConditionFrozen, metav1.ConditionFalse, saasv1alpha1.ReasonActive)
+
+	nsObj := &corev1.Namespace{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+	g.Expect(nsObj.Labels).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "restricted"))
+	g.Expect(nsObj.Labels).To(HaveKeyWithValue(saasv1alpha1.LabelInstance, inst.Name))
+	expectOwned(g, nsObj, got)
+
+	quota := &corev1.ResourceQuota{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.QuotaName}, quota)).To(Succeed())
+	g.Expect(quota.Spec.Hard.Pods().String()).To(Equal("10"))
+	expectOwned(g, quota, got)
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.LimitRangeName}, &corev1.LimitRange{})).To(Succeed())
+
+	policies := &networkingv1.NetworkPolicyList{}
+	g.Expect(k8s.List(ctx, policies, client.InNamespace(ns))).To(Succeed())
+	g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.AllowIngressPolicyName))
+
+	secret := &corev1.Secret{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.CredentialsSecretName}, secret)).To(Succeed())
+	g.Expect(secret.Data).To(HaveKeyWithValue("userName", []byte("admin")))
+	g.Expect(len(secret.Data["password"])).To(BeNumerically(">=", 16))
+	expectOwned(g, secret, got)
+
+	d := deployment(g, ns, "web")
+	g.Expect(*d.Spec.Replicas).To(Equal(int32(1)))
+	g.Expect(d.Labels).To(HaveKeyWithValue(saasv1alpha1.LabelPlan, "demo-basic"))
+	expectOwned(g, d, got)
+
+	// The password never leaks into status.
+	g.Expect(statusText(got)).NotTo(ContainSubstring(string(secret.Data["password"])))
+
+	// A steady instance causes no more writes: a forced reconcile changes nothing.
+	writes := op.writes.Load()
+	forceReconcile(t, inst.Name)
+	NewWithT(t).Consistently(func() int64 { return op.writes.Load() }).WithTimeout(2 * time.Second).Should(Equal(writes))
+}
+
+func TestUnknownSKUThenPlanAppears(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, "OFFI-UNKNOWN", "sku-nobody-serves")
+	create(t, inst)
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionOrderResolved, metav1.ConditionFalse, saasv1alpha1.ReasonUnknownSKU)
+		expectCondition(g, got, saasv1alpha1.ConditionReady, metav1.ConditionFalse, saasv1alpha1.ReasonUnknownSKU)
+		g.Expect(cond(got, saasv1alpha1.ConditionOrderResolved).Message).To(ContainSubstring("sku-nobody-serves"))
+		g.Expect(got.Status.Phase).To(Equal("Failed"))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	NewWithT(t).Consistently(func(g Gomega) {
+		notFound(g, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: render.NamespaceName(inst.Name)}})
+	}).WithTimeout(time.Second).Should(Succeed())
+
+	// A plan that serves the SKU wakes the instance through the plan watch.
+	plan := basicPlanCopy(t, "late-plan", saasv1alpha1.SKU{ProductID: "OFFI-UNKNOWN", SKUCode: "sku-nobody-serves"})
+	g := NewWithT(t)
+	g.Expect(k8s.Create(context.Background(), plan)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), plan) })
+	got := waitReady(t, inst.Name)
+	g.Expect(got.Status.Plan).To(Equal("late-plan"))
+}
+
+func TestQueryOrderFailsThenRecovers(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, basicProduct, basicSKU)
+	koo.FailNext(inst.Spec.Order.OrderID, 3, 500, "MKT.9999")
+	create(t, inst)
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionOrderResolved, metav1.ConditionFalse, saasv1alpha1.ReasonQueryFailed)
+		g.Expect(got.Status.OrderQuery).NotTo(BeNil())
+		g.Expect(got.Status.OrderQuery.Failures).To(BeNumerically(">=", 1))
+		g.Expect(got.Status.OrderQuery.NextAttemptTime).NotTo(BeNil())
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	got := waitReady(t, inst.Name)
+	g := NewWithT(t)
+	g.Expect(got.Status.OrderQuery).To(BeNil())
+	// 3 failures then one success: the persisted backoff kept the calls to exactly that.
+	g.Expect(koo.Queries(inst.Spec.Order.OrderID)).To(Equal(4))
+}
+
+func TestDebugOrderIsNeverProvisioned(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, basicProduct, basicSKU, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.Order.TestFlag = true })
+	create(t, inst)
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionOrderResolved, metav1.ConditionTrue, "")
+		expectCondition(g, got, saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonDebugOrder)
+		g.Expect(got.Status.Phase).To(Equal("Debug"))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	NewWithT(t).Consistently(func(g Gomega) {
+		notFound(g, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: render.NamespaceName(inst.Name)}})
+	}).WithTimeout(time.Second).Should(Succeed())
+}
+
+func TestUpgradeRollsOutInPlace(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, basicProduct, basicSKU)
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	ns := got.Status.Namespace
+	secretBefore := credentials(t, ns)
+
+	upgradeTo(t, inst.Name, proProduct, proSKU)
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		g.Expect(got.Status.Plan).To(Equal("demo-pro"))
+		expectCondition(g, got, saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonUpgrading)
+		g.Expect(got.Status.Phase).To(Equal("Upgrading"))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	got = waitReady(t, inst.Name)
+
+	g := NewWithT(t)
+	g.Expect(got.Status.Order.SKUCode).To(Equal(proSKU))
+	g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(3)))
+	quota := &corev1.ResourceQuota{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: render.QuotaName}, quota)).To(Succeed())
+	g.Expect(quota.Spec.Hard.Pods().String()).To(Equal("30"))
+	// Same tenant, same credentials: an upgrade never rotates them.
+	g.Expect(credentials(t, ns)).To(Equal(secretBefore))
+}
+
+func TestDowngradeThatDoesNotFitIsRefused(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, proProduct, proSKU)
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	ns := got.Status.Namespace
+	setQuotaUsed(t, ns, corev1.ResourceList{corev1.ResourcePods: resource.MustParse("20")})
+
+	upgradeTo(t, inst.Name, basicProduct, basicSKU)
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionDegraded, metav1.ConditionTrue, saasv1alpha1.ReasonDowngradeRefused)
+		g.Expect(cond(got, saasv1alpha1.ConditionDegraded).Message).To(ContainSubstring("pods: used 20, plan allows 10"))
+		g.Expect(got.Status.Plan).To(Equal("demo-pro"))
+		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(3)))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+
+	// Once usage shrinks the downgrade goes through (the quota watch brings the instance back).
+	setQuotaUsed(t, ns, corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")})
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		g.Expect(got.Status.Plan).To(Equal("demo-basic"))
+		expectCondition(g, got, saasv1alpha1.ConditionDegraded, metav1.ConditionFalse, "")
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+}
+
+func TestFreezeAndExactUnfreeze(t *testing.T) {
+	startOperator(t, instance.Options{})
+	plan := basicPlanCopy(t, "freeze-plan", saasv1alpha1.SKU{ProductID: "OFFI-FREEZE", SKUCode: "freeze"})
+	// A worker whose replicas the plan leaves to others (an HPA), and a CronJob.
+	plan.Spec.Manifests = append(plan.Spec.Manifests,
+		saasv1alpha1.ManifestTemplate{Name: "worker", Template: workerTemplate},
+		saasv1alpha1.ManifestTemplate{Name: "report", Template: cronTemplate})
+	g := NewWithT(t)
+	g.Expect(k8s.Create(context.Background(), plan)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), plan) })
+
+	inst := order(t, "OFFI-FREEZE", "freeze")
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	ns := got.Status.Namespace
+	// Someone scales the worker to 2 (as an HPA would).
+	worker := deployment(g, ns, "worker")
+	worker.Spec.Replicas = ptr.To(int32(2))
+	g.Expect(k8s.Update(context.Background(), worker)).To(Succeed())
+
+	setState(t, inst.Name, saasv1alpha1.StateFrozen)
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonFrozenByOrder)
+		expectCondition(g, got, saasv1alpha1.ConditionReady, metav1.ConditionFalse, saasv1alpha1.ReasonFrozenByOrder)
+		g.Expect(got.Status.Phase).To(Equal("Frozen"))
+		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(0)))
+		g.Expect(*deployment(g, ns, "worker").Spec.Replicas).To(Equal(int32(0)))
+		g.Expect(cronJob(g, ns).Spec.Suspend).To(Equal(ptr.To(true)))
+		policies := &networkingv1.NetworkPolicyList{}
+		g.Expect(k8s.List(context.Background(), policies, client.InNamespace(ns))).To(Succeed())
+		g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName))
+		// Data stays: the Secret and the namespace are untouched.
+		g.Expect(credentials(t, ns)).NotTo(BeEmpty())
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+
+	setState(t, inst.Name, saasv1alpha1.StateActive)
+	NewWithT(t).Eventually(func(g Gomega) {
+		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(1)))
+		g.Expect(*deployment(g, ns, "worker").Spec.Replicas).To(Equal(int32(2)))
+		g.Expect(deployment(g, ns, "worker").Annotations).NotTo(HaveKey(saasv1alpha1.AnnotationFrozenReplicas))
+		g.Expect(cronJob(g, ns).Spec.Suspend).To(Or(BeNil(), Equal(ptr.To(false))))
+		policies := &networkingv1.NetworkPolicyList{}
+		g.Expect(k8s.List(context.Background(), policies, client.InNamespace(ns))).To(Succeed())
+		g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.AllowIngressPolicyName))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	waitReady(t, inst.Name)
+}
+
+func TestSelfFreezeAtExpiry(t *testing.T) {
+	startOperator(t, instance.Options{FreezeGrace: 2 * time.Second})
+	expire := metav1.NewTime(time.Now().Add(2 * time.Second).Truncate(time.Second))
+	inst := order(t, basicProduct, basicSKU, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.ExpireTime = &expire })
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonExpired)
+		g.Expect(*deployment(g, got.Status.Namespace, "web").Spec.Replicas).To(Equal(int32(0)))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	// The spec still says Active: the freeze came from expiry alone, with no callback.
+	g := NewWithT(t)
+	g.Expect(get(g, got.Name).Spec.State).To(Equal(saasv1alpha1.StateActive))
+
+	// A renewal moves expireTime and unfreezes.
+	later := metav1.NewTime(time.Now().Add(24 * time.Hour).Truncate(time.Second))
+	patchSpec(t, inst.Name, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.ExpireTime = &later })
+	waitReady(t, inst.Name)
+}
+
+func TestPauseStopsChanges(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, basicProduct, basicSKU)
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	ns := got.Status.Namespace
+
+	patchSpec(t, inst.Name, func(i *saasv1alpha1.MarketplaceInstance) {
+		i.Spec.Paused = true
+		i.Spec.State = saasv1alpha1.StateFrozen
+	})
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		g.Expect(cond(got, saasv1alpha1.ConditionPaused)).NotTo(BeNil())
+		g.Expect(got.Status.Phase).To(Equal("Paused"))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	NewWithT(t).Consistently(func(g Gomega) {
+		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(1)))
+	}).WithTimeout(2 * time.Second).Should(Succeed())
+
+	// The annotation pauses too; removing spec.paused alone keeps it paused.
+	annotate(t, inst.Name, saasv1alpha1.AnnotationPaused, "true")
+	patchSpec(t, inst.Name, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.Paused = false })
+	NewWithT(t).Consistently(func(g Gomega) {
+		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(1)))
+	}).WithTimeout(2 * time.Second).Should(Succeed())
+
+	annotate(t, inst.Name, saasv1alpha1.AnnotationPaused, "false")
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		g.Expect(cond(got, saasv1alpha1.ConditionPaused)).To(BeNil())
+		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(0)))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+}
+
+func TestReleaseWithRetentionAndBackup(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, proProduct, proSKU, func(i *saasv1alpha1.MarketplaceInstance) {
+		i.Spec.Release.RetentionPeriod = &metav1.Duration{Duration: 3 * time.Second}
+	})
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	ns := got.Status.Namespace
+	g := NewWithT(t)
+	g.Expect(k8s.Delete(context.Background(), got)).To(Succeed())
+
+	// Retention: released, frozen, nothing deleted yet, no backup yet.
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionReleased, metav1.ConditionTrue, saasv1alpha1.ReasonRetaining)
+		g.Expect(got.Status.Phase).To(Equal("Releasing"))
+		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(0)))
+		notFound(g, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.BackupJobName}})
+	}).WithTimeout(3 * time.Second).Should(Succeed())
+
+	// After retention the backup Job runs; the namespace waits for it.
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionReleased, metav1.ConditionTrue, saasv1alpha1.ReasonBackingUp)
+		job := &batchv1.Job{}
+		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: render.BackupJobName}, job)).To(Succeed())
+		expectOwned(g, job, got)
+		nsObj := &corev1.Namespace{}
+		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+		g.Expect(nsObj.DeletionTimestamp).To(BeNil())
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+
+	NewWithT(t).Eventually(func(g Gomega) { completeJob(g, ns) }).WithTimeout(10 * time.Second).Should(Succeed())
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionReleased, metav1.ConditionTrue, saasv1alpha1.ReasonDeleting)
+		g.Expect(got.Finalizers).To(ContainElement(saasv1alpha1.FinalizerRelease))
+		finalizeNamespace(g, ns)
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+
+	// With the namespace gone, the finalizer goes and so does the instance.
+	NewWithT(t).Eventually(func(g Gomega) {
+		notFound(g, &saasv1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: inst.Name}})
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+}
+
+func TestRestartMidProvisionConverges(t *testing.T) {
+	op := startOperator(t, instance.Options{})
+	inst := order(t, basicProduct, basicSKU)
+	create(t, inst)
+	var ns string
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		ns = got.Status.Namespace
+		g.Expect(ns).NotTo(BeEmpty())
+		expectCondition(g, got, saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonProvisioning)
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	password := credentials(t, ns)
+	op.stop()
+
+	startOperator(t, instance.Options{})
+	got := waitReady(t, inst.Name)
+	g := NewWithT(t)
+	g.Expect(got.Status.Namespace).To(Equal(ns))
+	g.Expect(credentials(t, ns)).To(Equal(password), "credentials regenerated across a restart")
+	list := &corev1.NamespaceList{}
+	g.Expect(k8s.List(context.Background(), list, client.MatchingLabels{saasv1alpha1.LabelInstance: inst.Name})).To(Succeed())
+	g.Expect(list.Items).To(HaveLen(1))
+	deps := &appsv1.DeploymentList{}
+	g.Expect(k8s.List(context.Background(), deps, client.InNamespace(ns))).To(Succeed())
+	g.Expect(deps.Items).To(HaveLen(1))
+}
+
+func TestManualReconcileAnnotation(t *testing.T) {
+	op := startOperator(t, instance.Options{})
+	inst := order(t, basicProduct, basicSKU)
+	create(t, inst)
+	waitReady(t, inst.Name)
+	before := reconciles(t)
+	forceReconcile(t, inst.Name)
+	NewWithT(t).Eventually(func() float64 { return reconciles(t) }).WithTimeout(10 * time.Second).Should(BeNumerically(">", before))
+	_ = op
+}
+
+const workerTemplate = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+spec:
+  selector:
+    matchLabels: {app: worker}
+  template:
+    metadata:
+      labels: {app: worker}
+    spec:
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: worker
+          image: {{ .Values.image }}
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+`
+
+const cronTemplate = `apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: report
+spec:
+  schedule: "0 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+          containers:
+            - name: report
+              image: {{ .Values.image }}
+              securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+`
+
+func basicPlanCopy(t *testing.T, name string, sku saasv1alpha1.SKU) *saasv1alpha1.MarketplacePlan {
+	t.Helper()
+	basic := &saasv1alpha1.MarketplacePlan{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: "demo-basic"}, basic); err != nil {
+		t.Fatal(err)
+	}
+	return &saasv1alpha1.MarketplacePlan{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: func() saasv1alpha1.MarketplacePlanSpec {
+			s := *basic.Spec.DeepCopy()
+			s.SKUs = []saasv1alpha1.SKU{sku}
+			return s
+		}(),
+	}
+}
+
+func expectOwned(g Gomega, obj client.Object, owner *saasv1alpha1.MarketplaceInstance) {
+	refs := obj.GetOwnerReferences()
+	g.Expect(refs).To(HaveLen(1), "%T %s owner references", obj, obj.GetName())
+	g.Expect(refs[0].UID).To(Equal(owner.UID))
+	g.Expect(refs[0].Controller).To(Equal(ptr.To(true)))
+}
+
+func policyNames(l *networkingv1.NetworkPolicyList) []string {
+	var names []string
+	for _, p := range l.Items {
+		if p.DeletionTimestamp == nil {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
+
+func cronJob(g Gomega, ns string) *batchv1.CronJob {
+	c := &batchv1.CronJob{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "report"}, c)).To(Succeed())
+	return c
+}
+
+func credentials(t *testing.T, ns string) string {
+	t.Helper()
+	s := &corev1.Secret{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: render.CredentialsSecretName}, s); err != nil {
+		t.Fatal(err)
+	}
+	return string(s.Data["password"])
+}
+
+func statusText(inst *saasv1alpha1.MarketplaceInstance) string {
+	var b strings.Builder
+	for _, c := range inst.Status.Conditions {
+		b.WriteString(c.Message)
+	}
+	if inst.Status.AppInfo != nil {
+		b.WriteString(inst.Status.AppInfo.FrontEndURL + inst.Status.AppInfo.AdminURL)
+	}
+	return b.String()
+}
+
+func patchSpec(t *testing.T, name string, mutate func(*saasv1alpha1.MarketplaceInstance)) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		cur := get(g, name)
+		p := client.MergeFromWithOptions(cur.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		mutate(cur)
+		g.Expect(k8s.Patch(context.Background(), cur, p)).To(Succeed())
+	}).WithTimeout(5 * time.Second).Should(Succeed())
+}
+
+func setState(t *testing.T, name string, state saasv1alpha1.InstanceState) {
+	patchSpec(t, name, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.State = state })
+}
+
+func annotate(t *testing.T, name, key, value string) {
+	patchSpec(t, name, func(i *saasv1alpha1.MarketplaceInstance) {
+		if i.Annotations == nil {
+			i.Annotations = map[string]string{}
+		}
+		i.Annotations[key] = value
+	})
+}
+
+func forceReconcile(t *testing.T, name string) {
+	annotate(t, name, saasv1alpha1.AnnotationReconcileRequest, time.Now().Format(time.RFC3339Nano))
+}
+
+// upgradeTo registers a change order for sku and points the instance at it, as the webhook
+// does for upgradeInstance.
+func upgradeTo(t *testing.T, name, productID, sku string) {
+	t.Helper()
+	orderID := "CHG" + time.Now().UTC().Format("150405.000000")
+	orderID = strings.ReplaceAll(orderID, ".", "")
+	registerOrder(orderID, productID, sku)
+	patchSpec(t, name, func(i *saasv1alpha1.MarketplaceInstance) {
+		i.Spec.CurrentOrder = &saasv1alpha1.ChangeOrder{OrderID: orderID, OrderLineID: orderID + "-000001"}
+	})
+}
+
+// setQuotaUsed plays the ResourceQuota controller, which envtest does not run.
+func setQuotaUsed(t *testing.T, ns string, used corev1.ResourceList) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		q := &corev1.ResourceQuota{}
+		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: render.QuotaName}, q)).To(Succeed())
+		q.Status.Hard = q.Spec.Hard
+		q.Status.Used = used
+		g.Expect(k8s.Status().Update(context.Background(), q)).To(Succeed())
+	}).WithTimeout(5 * time.Second).Should(Succeed())
+}
+
+func TestPlanWithClusterScopedOrUnservedKindIsRefused(t *testing.T) {
+	startOperator(t, instance.Options{})
+	cases := map[string]string{
+		// CSINode is cluster-scoped and not on render's list: the RESTMapper check catches it.
+		"cluster-scoped": "apiVersion: storage.k8s.io/v1\nkind: CSINode\nmetadata:\n  name: {{ .Name }}\nspec: {drivers: []}\n",
+		"unserved":       "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",
+	}
+	for name, tmpl := range cases {
+		t.Run(name, func(t *testing.T) {
+			sku := saasv1alpha1.SKU{ProductID: "OFFI-BAD-" + name, SKUCode: "bad-" + name}
+			plan := basicPlanCopy(t, "bad-"+name, sku)
+			plan.Spec.Manifests = append(plan.Spec.Manifests, saasv1alpha1.ManifestTemplate{Name: "extra", Template: tmpl})
+			g := NewWithT(t)
+			g.Expect(k8s.Create(context.Background(), plan)).To(Succeed())
+			t.Cleanup(func() { _ = k8s.Delete(context.Background(), plan) })
+			inst := order(t, sku.ProductID, sku.SKUCode)
+			create(t, inst)
+			NewWithT(t).Eventually(func(g Gomega) {
+				got := get(g, inst.Name)
+				expectCondition(g, got, saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonRenderFailed)
+				g.Expect(cond(got, saasv1alpha1.ConditionProvisioned).Message).To(Or(
+					ContainSubstring("cluster-scoped kinds cannot be part of a tenant workload"),
+					ContainSubstring("kind not served by the API server")))
+				g.Expect(got.Status.Resources).To(BeEmpty())
+			}).WithTimeout(15 * time.Second).Should(Succeed())
+		})
+	}
+}

@@ -1,0 +1,120 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+)
+
+// Field indexes on MarketplaceInstance and MarketplacePlan.
+const (
+	// planSKUIndex indexes plans by each "productId/skuCode" they serve.
+	planSKUIndex = "spec.skus"
+	// instancePlanIndex indexes instances by the plan they run or pin, and unplanned ones
+	// under unplannedKey, so a plan change wakes exactly the instances it may concern.
+	instancePlanIndex = "plan"
+	unplannedKey      = "<none>"
+)
+
+// ownedTypes are the child kinds the reconciler watches; the cache holds only the ones that
+// carry the instance label (never every Secret in the cluster).
+func ownedTypes() []client.Object {
+	return []client.Object{
+		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &corev1.Secret{}, &corev1.Service{},
+		&appsv1.Deployment{}, &appsv1.StatefulSet{}, &batchv1.Job{}, &batchv1.CronJob{},
+		&networkingv1.NetworkPolicy{}, &networkingv1.Ingress{},
+	}
+}
+
+// CacheOptions scopes the manager's cache of child kinds to objects labelled with an instance.
+func CacheOptions() cache.Options {
+	req, err := labels.NewRequirement(saasv1alpha1.LabelInstance, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key: cannot fail
+	}
+	sel := labels.NewSelector().Add(*req)
+	by := map[client.Object]cache.ByObject{}
+	for _, o := range ownedTypes() {
+		by[o] = cache.ByObject{Label: sel}
+	}
+	return cache.Options{ByObject: by}
+}
+
+// SetupWithManager registers the indexes and the controller.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &saasv1alpha1.MarketplacePlan{}, planSKUIndex, func(o client.Object) []string {
+		p := o.(*saasv1alpha1.MarketplacePlan)
+		keys := make([]string, 0, len(p.Spec.SKUs))
+		for _, s := range p.Spec.SKUs {
+			keys = append(keys, skuKey(s.ProductID, s.SKUCode))
+		}
+		return keys
+	}); err != nil {
+		return fmt.Errorf("indexing plans: %w", err)
+	}
+	if err := idx.IndexField(ctx, &saasv1alpha1.MarketplaceInstance{}, instancePlanIndex, func(o client.Object) []string {
+		i := o.(*saasv1alpha1.MarketplaceInstance)
+		keys := []string{}
+		for _, k := range []string{i.Status.Plan, i.Spec.Plan} {
+			if k != "" {
+				keys = append(keys, k)
+			}
+		}
+		if !isTrueIn(i.Status.Conditions, saasv1alpha1.ConditionOrderResolved) {
+			keys = append(keys, unplannedKey)
+		}
+		return keys
+	}); err != nil {
+		return fmt.Errorf("indexing instances: %w", err)
+	}
+
+	workers := r.Options.MaxConcurrentReconciles
+	if workers == 0 {
+		workers = 4
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("marketplaceinstance").
+		For(&saasv1alpha1.MarketplaceInstance{}, builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&saasv1alpha1.MarketplacePlan{}, handler.EnqueueRequestsFromMapFunc(r.instancesForPlan),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
+	for _, o := range ownedTypes() {
+		b = b.Owns(o)
+	}
+	return b.Complete(r)
+}
+
+// instancesForPlan maps a plan change to the instances that run or pin it, and to those still
+// waiting for a plan to serve their SKU.
+func (r *Reconciler) instancesForPlan(ctx context.Context, plan client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	for _, key := range []string{plan.GetName(), unplannedKey} {
+		list := &saasv1alpha1.MarketplaceInstanceList{}
+		if err := r.Client.List(ctx, list, client.MatchingFields{instancePlanIndex: key}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing instances for a plan", "plan", plan.GetName())
+			continue
+		}
+		for _, i := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&i)})
+		}
+	}
+	return reqs
+}

@@ -1,0 +1,389 @@
+package instance_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"go.uber.org/zap/zapcore"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
+	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
+	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
+	"github.com/marketplace-operator/marketplace-operator/render"
+)
+
+const (
+	testAK = "test-ak"
+	testSK = "test-sk"
+	// Product IDs and SKUs of the sample plans in config/samples.
+	basicProduct, basicSKU = "OFFI000000000000001", "demo-basic-monthly"
+	proProduct, proSKU     = "OFFI000000000000003", "demo-pro-monthly"
+)
+
+var (
+	env      *testenv.Env
+	k8s      client.Client
+	kube     *kubernetes.Clientset
+	koo      *simulator.OpenAPIServer
+	orders   openapi.OrderQuerier
+	orderSeq atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	log.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	var err error
+	if env, err = testenv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	k8s = env.Client
+	kube = kubernetes.NewForConfigOrDie(env.Config)
+
+	koo = simulator.NewOpenAPIServer(testAK, testSK)
+	srv := httptest.NewServer(koo)
+	orders, err = openapi.NewClient(openapi.Config{Endpoint: srv.URL, AK: testAK, SK: testSK, Timeout: 5 * time.Second})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := createSamplePlans(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	srv.Close()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
+}
+
+func createSamplePlans() error {
+	for _, f := range []string{"saas_v1alpha1_marketplaceplan_basic.yaml", "saas_v1alpha1_marketplaceplan_pro.yaml"} {
+		b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", f))
+		if err != nil {
+			return err
+		}
+		plan := &saasv1alpha1.MarketplacePlan{}
+		if err := yaml.Unmarshal(b, plan); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if err := k8s.Create(context.Background(), plan); err != nil {
+			return fmt.Errorf("creating %s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+// countingClient counts the API writes of the reconciler (creates, patches, applies,
+// deletes, status patches), for the figures the tests report.
+type countingClient struct {
+	client.Client
+	n *atomic.Int64
+}
+
+func (c countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.n.Add(1)
+	return c.Client.Create(ctx, obj, opts...)
+}
+
+func (c countingClient) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
+	c.n.Add(1)
+	return c.Client.Patch(ctx, obj, p, opts...)
+}
+
+func (c countingClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+	c.n.Add(1)
+	return c.Client.Apply(ctx, obj, opts...)
+}
+
+func (c countingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	c.n.Add(1)
+	return c.Client.Delete(ctx, obj, opts...)
+}
+
+func (c countingClient) Status() client.SubResourceWriter {
+	return countingStatus{SubResourceWriter: c.Client.Status(), n: c.n}
+}
+
+type countingStatus struct {
+	client.SubResourceWriter
+	n *atomic.Int64
+}
+
+func (c countingStatus) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+	c.n.Add(1)
+	return c.SubResourceWriter.Patch(ctx, obj, p, opts...)
+}
+
+// operator is one running manager with the instance reconciler.
+type operator struct {
+	writes atomic.Int64
+	stop   func()
+}
+
+// reconciles reads the controller's reconcile counter from the controller-runtime metrics.
+func reconciles(t *testing.T) float64 {
+	t.Helper()
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == "marketplaceinstance" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// startOperator runs a manager until the test ends or stop is called.
+func startOperator(t *testing.T, opts instance.Options) *operator {
+	t.Helper()
+	op := &operator{}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:     env.Scheme,
+		Cache:      instance.CacheOptions(),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.OrderBackoffBase == 0 {
+		opts.OrderBackoffBase = 200 * time.Millisecond
+	}
+	r := &instance.Reconciler{
+		Client:    countingClient{Client: mgr.GetClient(), n: &op.writes},
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("marketplace-operator"),
+		Orders:    orders,
+		Clock:     clock.RealClock{},
+		Options:   opts,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	var once atomic.Bool
+	op.stop = func() {
+		if once.CompareAndSwap(false, true) {
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(op.stop)
+	return op
+}
+
+// order registers a fresh order for sku with the simulator and returns an instance for it.
+func order(t *testing.T, productID, sku string, mutate ...func(*saasv1alpha1.MarketplaceInstance)) *saasv1alpha1.MarketplaceInstance {
+	t.Helper()
+	n := orderSeq.Add(1)
+	orderID := fmt.Sprintf("CS%s%04d", time.Now().UTC().Format("060102150405"), n)
+	registerOrder(orderID, productID, sku)
+	inst := &saasv1alpha1.MarketplaceInstance{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("test-%04d-%s", n, t.Name()[4:min(len(t.Name()), 20)])},
+		Spec: saasv1alpha1.MarketplaceInstanceSpec{
+			InstanceID: fmt.Sprintf("inst-%d-%d", n, time.Now().UnixNano()),
+			Order:      saasv1alpha1.OrderReference{OrderID: orderID, OrderLineID: orderID + "-000001"},
+			State:      saasv1alpha1.StateActive,
+		},
+	}
+	inst.Name = dnsLabel(inst.Name)
+	for _, m := range mutate {
+		m(inst)
+	}
+	return inst
+}
+
+func registerOrder(orderID, productID, sku string) {
+	koo.RegisterOrder(openapi.Order{
+		OrderID: orderID, OrderType: "NEW", CreateTime: time.Now().UTC(),
+		Lines: []openapi.OrderLine{{
+			OrderLineID: orderID + "-000001", ChargingMode: "PERIOD", PeriodType: "month", PeriodNum: 1,
+			ExpireTime: time.Now().UTC().AddDate(0, 1, 0),
+			Products:   []openapi.Product{{ProductID: productID, SKUCode: sku, ProductName: "demo"}},
+		}},
+	})
+}
+
+func dnsLabel(s string) string {
+	out := []byte{}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			out = append(out, c+'a'-'A')
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+			out = append(out, c)
+		}
+	}
+	for len(out) > 0 && out[len(out)-1] == '-' {
+		out = out[:len(out)-1]
+	}
+	return string(out)
+}
+
+// create creates the instance and removes it (finalizer included) when the test ends.
+func create(t *testing.T, inst *saasv1alpha1.MarketplaceInstance) {
+	t.Helper()
+	ctx := context.Background()
+	if err := k8s.Create(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { forceDelete(inst.Name) })
+}
+
+func forceDelete(name string) {
+	ctx := context.Background()
+	cur := &saasv1alpha1.MarketplaceInstance{}
+	if err := k8s.Get(ctx, client.ObjectKey{Name: name}, cur); err != nil {
+		return
+	}
+	_ = k8s.Delete(ctx, cur)
+	if len(cur.Finalizers) > 0 {
+		p := client.MergeFrom(cur.DeepCopy())
+		cur.Finalizers = nil
+		_ = k8s.Patch(ctx, cur, p)
+	}
+}
+
+func get(g Gomega, name string) *saasv1alpha1.MarketplaceInstance {
+	inst := &saasv1alpha1.MarketplaceInstance{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Name: name}, inst)).To(Succeed())
+	return inst
+}
+
+func cond(inst *saasv1alpha1.MarketplaceInstance, t string) *metav1.Condition {
+	return meta.FindStatusCondition(inst.Status.Conditions, t)
+}
+
+// haveCondition matches an instance whose condition t has the status and reason, and describes
+// the current conditions when it fails.
+func expectCondition(g Gomega, inst *saasv1alpha1.MarketplaceInstance, t string, status metav1.ConditionStatus, reason string) {
+	c := cond(inst, t)
+	g.Expect(c).NotTo(BeNil(), "condition %s missing; conditions: %+v", t, inst.Status.Conditions)
+	g.Expect(c.Status).To(Equal(status), "condition %s: %+v", t, c)
+	if reason != "" {
+		g.Expect(c.Reason).To(Equal(reason), "condition %s: %+v", t, c)
+	}
+	g.Expect(c.ObservedGeneration).To(Equal(inst.Generation), "condition %s observedGeneration", t)
+}
+
+// markWorkloadsReady plays kube-controller-manager, which envtest does not run: every
+// Deployment in ns reports its wanted replicas updated, ready and available.
+func markWorkloadsReady(g Gomega, ns string) {
+	ctx := context.Background()
+	list := &appsv1.DeploymentList{}
+	g.Expect(k8s.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+	g.Expect(list.Items).NotTo(BeEmpty())
+	for i := range list.Items {
+		d := &list.Items[i]
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		d.Status = appsv1.DeploymentStatus{
+			ObservedGeneration: d.Generation, Replicas: want, UpdatedReplicas: want, ReadyReplicas: want, AvailableReplicas: want,
+			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue,
+				Reason: "MinimumReplicasAvailable", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+		}
+		g.Expect(k8s.Status().Update(ctx, d)).To(Succeed())
+	}
+}
+
+// waitReady drives the instance to Ready, marking its workloads ready as they appear.
+func waitReady(t *testing.T, name string) *saasv1alpha1.MarketplaceInstance {
+	t.Helper()
+	var inst *saasv1alpha1.MarketplaceInstance
+	NewWithT(t).Eventually(func(g Gomega) {
+		inst = get(g, name)
+		g.Expect(inst.Status.Namespace).NotTo(BeEmpty())
+		if !meta.IsStatusConditionTrue(inst.Status.Conditions, saasv1alpha1.ConditionReady) {
+			markWorkloadsReady(g, inst.Status.Namespace)
+		}
+		expectCondition(g, get(g, name), saasv1alpha1.ConditionReady, metav1.ConditionTrue, saasv1alpha1.ReasonAvailable)
+	}).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+	return get(NewWithT(t), name)
+}
+
+func deployment(g Gomega, ns, name string) *appsv1.Deployment {
+	d := &appsv1.Deployment{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, d)).To(Succeed())
+	return d
+}
+
+func notFound(g Gomega, obj client.Object) {
+	err := k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%T %s: want NotFound, got %v", obj, obj.GetName(), err)
+}
+
+// completeJob plays the Job controller for the backup Job.
+func completeJob(g Gomega, ns string) {
+	job := &batchv1.Job{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: render.BackupJobName}, job)).To(Succeed())
+	now := metav1.Now()
+	job.Status.StartTime = &now
+	job.Status.CompletionTime = &now
+	job.Status.Succeeded = 1
+	job.Status.Conditions = []batchv1.JobCondition{
+		{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now},
+	}
+	g.Expect(k8s.Status().Update(context.Background(), job)).To(Succeed())
+}
+
+// finalizeNamespace plays the namespace controller, which envtest does not run: a namespace
+// being deleted loses its finalizer and goes.
+func finalizeNamespace(g Gomega, name string) {
+	ctx := context.Background()
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ns.DeletionTimestamp).NotTo(BeNil(), "namespace %s is not being deleted", name)
+	ns.Spec.Finalizers = nil
+	_, err = kube.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+}

@@ -1,0 +1,9 @@
+// Package render owns the desired state of a tenant: pure functions that turn a
+// MarketplaceInstance and its MarketplacePlan into the objects the instance reconciler applies
+// with server-side apply (the tenant Namespace with Pod Security labels, its ResourceQuota,
+// LimitRange and NetworkPolicies, the credentials Secret, the plan's templated workload, the
+// backup Job) and into the buyer-facing URLs. It also owns every name and label those objects
+// carry, so the reconciler can find, adopt and prune them, and the template checks a plan
+// controller reports. Nothing here talks to the API server, reads a clock or draws randomness
+// itself, which is what makes every output table-testable and every reconcile repeatable.
+package render
