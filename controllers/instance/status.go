@@ -142,7 +142,12 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 		return nil
 	}
 	r.emitTransitions(s)
-	if err := r.Client.Status().Patch(ctx, s.inst, client.MergeFrom(s.orig)); err != nil {
+	// Diff status only: the finalizer patch may have moved metadata (resourceVersion) since
+	// s.orig was read, and a resourceVersion in the patch would turn it into a conflicting
+	// optimistic lock.
+	base := s.orig.DeepCopy()
+	base.ObjectMeta = *s.inst.ObjectMeta.DeepCopy()
+	if err := r.Client.Status().Patch(ctx, s.inst, client.MergeFrom(base)); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("patching status: %w", err))
 	}
 	return nil

@@ -39,6 +39,9 @@ type Config struct {
 	Endpoint string
 	// AK and SK are the seller account's access key pair for APIG signing.
 	AK, SK string
+	// Credentials, when set, is asked for the AK/SK on every request instead of AK and SK, so a
+	// rotated key pair (a reloaded Secret) is used without restarting.
+	Credentials func() (ak, sk string)
 	// UsageKey is the seller key bound to the basic interfaces, which signs usage pushes.
 	UsageKey []byte
 	// Timeout bounds each attempt. Default 10 s.
@@ -70,7 +73,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, errors.New("endpoint must be an absolute http(s) URL")
 	}
-	if cfg.AK == "" || cfg.SK == "" {
+	if cfg.Credentials == nil && (cfg.AK == "" || cfg.SK == "") {
 		return nil, errors.New("AK and SK are required")
 	}
 	if cfg.Timeout <= 0 {
@@ -171,7 +174,8 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if sign != nil {
 		sign(req)
 	} else {
-		Sign(req, body, c.cfg.AK, c.cfg.SK, c.cfg.Clock())
+		ak, sk := c.credentials()
+		Sign(req, body, ak, sk, c.cfg.Clock())
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -221,11 +225,19 @@ func (c *Client) decode(status int, raw []byte, out any) error {
 	return &APIError{HTTPStatus: status, Code: code, Message: c.redact(msg)}
 }
 
+// credentials returns the key pair to sign with now.
+func (c *Client) credentials() (ak, sk string) {
+	if c.cfg.Credentials != nil {
+		return c.cfg.Credentials()
+	}
+	return c.cfg.AK, c.cfg.SK
+}
+
 // redact bounds a server message and removes the AK from it, since gateway errors echo parts of
 // the request.
 func (c *Client) redact(msg string) string {
-	if c.cfg.AK != "" {
-		msg = strings.ReplaceAll(msg, c.cfg.AK, "<AK>")
+	if ak, _ := c.credentials(); ak != "" {
+		msg = strings.ReplaceAll(msg, ak, "<AK>")
 	}
 	if len(msg) > maxMessage {
 		msg = strings.ToValidUTF8(msg[:maxMessage], "") + "…"

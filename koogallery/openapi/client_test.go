@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,5 +227,34 @@ func TestPushUsageBadKey(t *testing.T) {
 	var ae *openapi.APIError
 	if !errors.As(err, &ae) || ae.Code != openapi.CodeInvalidBodySign || ae.Retryable() {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRotatedCredentials(t *testing.T) {
+	fake := simulator.NewOpenAPIServer(testAK, testSK, simulator.WithClock(func() time.Time { return now }))
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	var cur atomic.Pointer[[2]string]
+	cur.Store(&[2]string{"OLDAK", "old-secret"})
+	c, err := openapi.NewClient(openapi.Config{
+		Endpoint: srv.URL, Clock: func() time.Time { return now },
+		Credentials: func() (string, string) { p := cur.Load(); return p[0], p[1] },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.QueryOrder(context.Background(), simulator.MockPeriodYearNew, "")
+	if !openapi.IsAuth(err) {
+		t.Fatalf("old credentials: want an authentication error, got %v", err)
+	}
+	if strings.Contains(err.Error(), "OLDAK") || strings.Contains(err.Error(), "old-secret") {
+		t.Errorf("error leaks credentials: %v", err)
+	}
+	cur.Store(&[2]string{testAK, testSK})
+	if _, err := c.QueryOrder(context.Background(), simulator.MockPeriodYearNew, ""); err != nil {
+		t.Fatalf("rotated credentials: %v", err)
+	}
+	if _, err := openapi.NewClient(openapi.Config{Endpoint: srv.URL}); err == nil {
+		t.Error("a client without AK/SK or Credentials must be refused")
 	}
 }

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
+	"github.com/marketplace-operator/marketplace-operator/controllers/plan"
+	"github.com/marketplace-operator/marketplace-operator/internal/keys"
+	"github.com/marketplace-operator/marketplace-operator/internal/scheme"
+	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
+	"github.com/marketplace-operator/marketplace-operator/webhook"
+)
+
+// The secure metrics endpoint authenticates and authorises its callers.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+type options struct {
+	metricsAddr, probeAddr string
+	metricsSecure          bool
+	leaderElect            bool
+	leaderElectionNS       string
+	qps                    float64
+	burst                  int
+	apiURL                 string
+	shutdownTimeout        time.Duration
+	reconciler             instance.Options
+	ingressNamespaces      string
+	marketplace            webhook.Options
+	zap                    zap.Options
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address of the metrics endpoint; \"0\" disables it")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to authenticated, authorised callers only")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect one replica to run the reconcilers (the marketplace endpoint runs on every replica)")
+	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
+	fs.Float64Var(&o.qps, "kube-api-qps", 50, "client-side rate limit of Kubernetes API requests per second")
+	fs.IntVar(&o.burst, "kube-api-burst", 100, "client-side burst of Kubernetes API requests")
+	fs.IntVar(&o.reconciler.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "MarketplaceInstance reconcile workers")
+	fs.DurationVar(&o.reconciler.FreezeGrace, "freeze-grace", time.Hour, "how long past spec.expireTime an instance runs before freezing itself")
+	fs.DurationVar(&o.reconciler.OrderQueryTimeout, "order-query-timeout", 10*time.Second, "timeout of one Query Order call")
+	fs.StringVar(&o.ingressNamespaces, "ingress-namespaces", "", "comma-separated namespaces allowed to reach every tenant (the ingress controller's)")
+	fs.StringVar(&o.apiURL, "koogallery-api-url", "https://mkt.myhuaweicloud.com", "base URL of the KooGallery open API (Query Order)")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight work may take to finish on shutdown")
+	o.marketplace.BindFlags(fs)
+	o.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	for _, ns := range strings.Split(o.ingressNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			o.reconciler.IngressNamespaces = append(o.reconciler.IngressNamespaces, ns)
+		}
+	}
+	if o.marketplace.KeysDir == "" {
+		return nil, errors.New("--marketplace-keys-dir is required: the folder (a mounted Secret) with the KooGallery keys")
+	}
+	return o, nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+		ctrl.Log.Error(err, "manager stopped")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o *options) error {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	cfg.UserAgent = "marketplace-operator"
+
+	metricsOpts := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.metricsSecure,
+		// HTTP/2 stays off: it has had denial-of-service CVEs that HTTP/1.1 does not share.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}}
+	if o.metricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	gracefulShutdown := o.shutdownTimeout
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme.New(),
+		Cache:                         instance.CacheOptions(),
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        o.probeAddr,
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              "marketplace-operator.saas.marketplace.dev",
+		LeaderElectionNamespace:       o.leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &gracefulShutdown,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	keyStore, err := keys.NewStore(o.marketplace.KeysDir)
+	if err != nil {
+		return fmt.Errorf("loading keys: %w", err)
+	}
+	orders, err := openapi.NewClient(openapi.Config{Endpoint: o.apiURL, Credentials: keyStore.OpenAPICredentials,
+		Timeout: o.reconciler.OrderQueryTimeout})
+	if err != nil {
+		return fmt.Errorf("creating the KooGallery open API client: %w", err)
+	}
+	ir := &instance.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("marketplace-operator"), Orders: orders, Clock: clock.RealClock{},
+		Options: o.reconciler,
+	}
+	if err := ir.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the instance controller: %w", err)
+	}
+	if err := (&plan.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the plan controller: %w", err)
+	}
+	srv, err := webhook.NewServer(mgr, keyStore, orders, o.marketplace)
+	if err != nil {
+		return fmt.Errorf("setting up the marketplace endpoint: %w", err)
+	}
+	if err := mgr.Add(keyStore); err != nil {
+		return fmt.Errorf("adding the key reloader: %w", err)
+	}
+	if err := mgr.Add(srv); err != nil {
+		return fmt.Errorf("adding the marketplace endpoint: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("marketplace", srv.ReadyCheck); err != nil {
+		return fmt.Errorf("adding ready check: %w", err)
+	}
+	ctrl.Log.Info("starting", "marketplaceAddress", o.marketplace.BindAddress, "marketplacePath", o.marketplace.Path,
+		"leaderElection", o.leaderElect)
+	return mgr.Start(ctx)
+}

@@ -1,0 +1,122 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
+	"github.com/marketplace-operator/marketplace-operator/koogallery"
+	"github.com/marketplace-operator/marketplace-operator/render"
+)
+
+// changeInstanceCheck is a dry run: may the instance move to the target SKU? The target plan is
+// the one serving productInfo's productId/skuCode, and the tenant's current usage (its
+// ResourceQuota's status.used) must fit that plan's quota, checked with the reconciler's own
+// QuotaShortfall so the answer matches what an upgrade would then do.
+//
+// A refusal answers 000100 ("no instance resource can be allocated"): KooGallery treats any
+// code but 000000 as "change refused" and documents none for it; 000100 says what happened
+// (the target cannot hold this tenant) without blaming the request (000002) or inviting retries
+// (000005). resultMsg lists the shortfall.
+func (s *Server) changeInstanceCheck(ctx context.Context, c *call, req *koogallery.ChangeInstanceCheckRequest) any {
+	inst, r := s.target(ctx, c, req.InstanceID)
+	if r != nil {
+		return r
+	}
+	if !inst.DeletionTimestamp.IsZero() {
+		return reply(koogallery.ResultNoResource, "the instance is being released")
+	}
+	plan, r := s.targetPlan(ctx, req.ProductInfo.ProductID, req.ProductInfo.SKUCode)
+	if r != nil {
+		return r
+	}
+	used, err := s.quotaUsed(ctx, inst)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "reading tenant quota", "marketplaceInstance", inst.Name)
+		return internalError()
+	}
+	if short := instance.QuotaShortfall(used, plan.Spec.Quota); len(short) > 0 {
+		msg := fmt.Sprintf("current usage does not fit plan %s: %s", plan.Name, strings.Join(short, "; "))
+		return reply(koogallery.ResultNoResource, truncateRunes(msg, 255))
+	}
+	return success("the instance can move to plan " + plan.Name)
+}
+
+// targetPlan finds the one plan serving the SKU among the cached plans (a handful, written by
+// the platform team), or answers the refusal.
+func (s *Server) targetPlan(ctx context.Context, productID, skuCode string) (*saasv1alpha1.MarketplacePlan, any) {
+	plans := &saasv1alpha1.MarketplacePlanList{}
+	if err := s.client.List(ctx, plans); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing plans")
+		return nil, internalError()
+	}
+	var match []*saasv1alpha1.MarketplacePlan
+	for i := range plans.Items {
+		for _, sku := range plans.Items[i].Spec.SKUs {
+			if sku.ProductID == productID && sku.SKUCode == skuCode {
+				match = append(match, &plans.Items[i])
+				break
+			}
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, reply(koogallery.ResultNoResource, "no plan serves the target product and SKU")
+	case 1:
+		return match[0], nil
+	}
+	names := make([]string, 0, len(match))
+	for _, p := range match {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	return nil, reply(koogallery.ResultNoResource, "several plans serve the target SKU: "+strings.Join(names, ", "))
+}
+
+// quotaUsed is the tenant's current usage; none (not provisioned yet) fits every plan.
+func (s *Server) quotaUsed(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance) (corev1.ResourceList, error) {
+	if inst.Status.Namespace == "" {
+		return nil, nil
+	}
+	q := &corev1.ResourceQuota{}
+	err := s.client.Get(ctx, client.ObjectKey{Namespace: inst.Status.Namespace, Name: render.QuotaName}, q)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("getting quota: %w", err)
+	}
+	return q.Status.Used, nil
+}
+
+// orderNotify acknowledges an order notification and records it in the history of the instances
+// the order belongs to (a renewal or change order of an existing instance); an order no instance
+// knows yet (a new purchase, whose newInstance follows) is only acknowledged and logged.
+func (s *Server) orderNotify(ctx context.Context, c *call, req *koogallery.OrderNotifyRequest) any {
+	log := ctrl.LoggerFrom(ctx)
+	if c.test {
+		return success("debug call verified")
+	}
+	list := &saasv1alpha1.MarketplaceInstanceList{}
+	if err := s.client.List(ctx, list, client.MatchingFields{OrderIDIndex: req.OrderID}); err != nil {
+		log.Error(err, "listing instances of a notified order")
+		return internalError()
+	}
+	log.Info("order notification", "orderId", req.OrderID, "instances", len(list.Items))
+	for i := range list.Items {
+		op := saasv1alpha1.Operation{OrderID: req.OrderID, Detail: "order notification for order line " + req.OrderLineID}
+		if err := s.record(ctx, c, &list.Items[i], op); err != nil {
+			log.Error(err, "recording an order notification", "marketplaceInstance", list.Items[i].Name)
+			return internalError()
+		}
+	}
+	return success("success")
+}

@@ -1,0 +1,140 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/koogallery"
+	"github.com/marketplace-operator/marketplace-operator/render"
+)
+
+// handleKit verifies and parses a kit sync with the kit keys, then stores its data.
+func (s *Server) handleKit(ctx context.Context, _ *exchange, r *http.Request, kind koogallery.KitKind, body []byte) any {
+	if err := s.verifier.VerifyKit(r.Header, body); err != nil {
+		return s.rejected(ctx, "kit", err)
+	}
+	req, err := koogallery.ParseKitRequest(kind, body)
+	if err != nil {
+		return koogallery.NewReply(err)
+	}
+	if req.IsTest() {
+		return s.debugKit(req)
+	}
+	return s.kitSync(ctx, req)
+}
+
+// debugKit answers a debug sync truthfully and stores nothing. The one thing a debug
+// applicationSync checks is that the client secret, encrypted by KooGallery with the public key
+// the merchant registered, decrypts with our private key; so that is checked here too.
+func (s *Server) debugKit(req koogallery.KitRequest) any {
+	app, ok := req.(*koogallery.ApplicationSyncRequest)
+	if !ok || app.Flag.Value == koogallery.FlagDelete {
+		return success("debug call verified; debug syncs store nothing")
+	}
+	key := s.keys.KitRSAKey()
+	if key == nil {
+		return reply(koogallery.ResultInternalError, "no RSA private key is configured for kit client secrets")
+	}
+	if _, err := koogallery.DecryptClientSecret(key, app.ClientSecret); err != nil {
+		return koogallery.NewReply(err)
+	}
+	return success("debug call verified; the client secret decrypts; debug syncs store nothing")
+}
+
+// kitSync stores a production sync in the tenant namespace of the instance it names. Deletes
+// succeed whatever is missing (the instance, the namespace, the entry): the spec requires that a
+// delete never depends on the instance existing. Adds need the instance and its namespace.
+func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest) any {
+	id := kitCommon(req).InstanceID
+	del := isKitDelete(req)
+	if id == "" {
+		// The seller applying for app credentials: no instance to store anything for.
+		return success("no instance named; nothing stored")
+	}
+	inst, err := s.findInstance(ctx, id)
+	switch {
+	case err != nil:
+		ctrl.LoggerFrom(ctx).Error(err, "looking up the instance of a kit sync")
+		return internalError()
+	case (inst == nil || !inst.DeletionTimestamp.IsZero()) && del:
+		return success("nothing to delete")
+	case inst == nil:
+		return notFound()
+	case !inst.DeletionTimestamp.IsZero():
+		return reply(koogallery.ResultInstanceNotFound, "the instance is being released")
+	}
+	err = s.storeKit(ctx, inst, req)
+	var perr *koogallery.Error
+	switch {
+	case err == nil:
+		return success("success")
+	case errors.Is(err, errTenantNotReady):
+		return reply(koogallery.ResultInternalError, "the tenant namespace does not exist yet; retry once the instance is provisioned")
+	case errors.As(err, &perr):
+		return koogallery.NewReply(err)
+	}
+	ctrl.LoggerFrom(ctx).Error(err, "storing kit data", "marketplaceInstance", inst.Name, "sync", string(req.Kind()))
+	return internalError()
+}
+
+func (s *Server) storeKit(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, req koogallery.KitRequest) error {
+	ns := tenantNamespace(inst)
+	switch req := req.(type) {
+	case *koogallery.TenantSyncRequest:
+		return s.kit.tenantSync(ctx, inst, ns, req)
+	case *koogallery.ApplicationSyncRequest:
+		return s.kit.applicationSync(ctx, inst, ns, req, s.keys.KitRSAKey())
+	case *koogallery.AuthSyncRequest:
+		return s.kit.authSync(ctx, inst, ns, req)
+	case *koogallery.SingleOrgSyncRequest:
+		return s.kit.singleOrgSync(ctx, inst, ns, req)
+	case *koogallery.AllOrgSyncRequest:
+		return s.kit.allOrgSync(ctx, inst, ns, req)
+	}
+	return errors.New("unknown kit sync")
+}
+
+func tenantNamespace(inst *saasv1alpha1.MarketplaceInstance) string {
+	if inst.Status.Namespace != "" {
+		return inst.Status.Namespace
+	}
+	return render.NamespaceName(inst.Name)
+}
+
+func kitCommon(req koogallery.KitRequest) *koogallery.KitCommon {
+	switch r := req.(type) {
+	case *koogallery.TenantSyncRequest:
+		return &r.KitCommon
+	case *koogallery.ApplicationSyncRequest:
+		return &r.KitCommon
+	case *koogallery.AuthSyncRequest:
+		return &r.KitCommon
+	case *koogallery.SingleOrgSyncRequest:
+		return &r.KitCommon
+	case *koogallery.AllOrgSyncRequest:
+		return &r.KitCommon
+	}
+	return &koogallery.KitCommon{}
+}
+
+// isKitDelete reports a sync that only removes data (delete, or revoke authorisation).
+func isKitDelete(req koogallery.KitRequest) bool {
+	var flag koogallery.Int
+	switch r := req.(type) {
+	case *koogallery.TenantSyncRequest:
+		flag = r.Flag
+	case *koogallery.ApplicationSyncRequest:
+		flag = r.Flag
+	case *koogallery.AuthSyncRequest:
+		flag = r.Flag
+	case *koogallery.SingleOrgSyncRequest:
+		flag = r.Flag
+	default:
+		return false
+	}
+	return flag.Value == koogallery.FlagDelete || flag.Value == koogallery.FlagRevoke
+}

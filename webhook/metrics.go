@@ -1,0 +1,46 @@
+package webhook
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/marketplace-operator/marketplace-operator/koogallery"
+)
+
+// Metrics of the marketplace endpoint. Labels are bounded: activities and kit syncs are fixed
+// sets ("unknown" when unreadable), result codes are the ones this package answers, and reasons
+// are koogallery.Kind values. Never an instance or order ID.
+var (
+	callbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "marketplace_callbacks_total",
+		Help: "KooGallery calls answered, by activity (or kit sync) and result code.",
+	}, []string{"activity", "code"})
+
+	callbackLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "marketplace_callback_duration_seconds",
+		Help:    "Time to answer a KooGallery call, by activity (or kit sync).",
+		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+	}, []string{"activity"})
+
+	signatureRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "marketplace_signature_rejections_total",
+		Help: "KooGallery calls refused by verification, by interface (basic, kit) and reason.",
+	}, []string{"interface", "reason"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(callbacks, callbackLatency, signatureRejections)
+}
+
+// rejectionReason bounds the reason label even if the library grows a kind this package has
+// never heard of.
+func rejectionReason(k koogallery.Kind) string {
+	switch k {
+	case koogallery.KindMissingSignature, koogallery.KindMalformedSign, koogallery.KindSignatureMismatch,
+		koogallery.KindMissingTimestamp, koogallery.KindBadTimestamp, koogallery.KindStaleTimestamp,
+		koogallery.KindFutureTimestamp, koogallery.KindMissingNonce, koogallery.KindBadNonce,
+		koogallery.KindReplayedNonce, koogallery.KindReplayCacheFull, koogallery.KindNoKey:
+		return string(k)
+	}
+	return "other"
+}

@@ -1,0 +1,125 @@
+package webhook
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/marketplace-operator/marketplace-operator/koogallery"
+)
+
+// Defaults of Options.
+const (
+	DefaultBindAddress = ":8090"
+	DefaultPath        = "/saasproduce"
+	// DefaultMaxBodyBytes bounds a basic request: the largest legitimate one, a queryInstance
+	// with 100 IDs, is under 8 KiB.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxKitBodyBytes bounds a kit request: allOrgSync carries a whole department tree.
+	DefaultMaxKitBodyBytes = 4 << 20
+	// DefaultCallTimeout leaves a margin under KooGallery's 5 s client timeout, so a slow API
+	// server yields a 000005 KooGallery retries rather than a timeout it counts as a failure.
+	DefaultCallTimeout     = 4 * time.Second
+	DefaultReadTimeout     = 10 * time.Second
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultShutdownTimeout = 20 * time.Second
+	// DefaultDebugFrontEndURL is the frontEndUrl answered for debug instances: the reserved
+	// .invalid domain says plainly that nothing was provisioned behind it.
+	DefaultDebugFrontEndURL = "https://debug-instance.invalid/"
+)
+
+// Options configure the marketplace endpoint. cmd/manager binds them to flags with BindFlags;
+// zero values take the defaults above.
+type Options struct {
+	// BindAddress is where the endpoint listens (--marketplace-bind-address).
+	BindAddress string
+	// Path is the production path of the basic activities (--marketplace-path). Kit syncs are
+	// served at /produceAPI/v2/<sync> and at Path + /produceAPI/v2/<sync>.
+	Path string
+	// KeysDir is the mounted Secret with the keys (--marketplace-keys-dir); see internal/keys.
+	KeysDir string
+	// TLSCertFile and TLSKeyFile enable TLS when both are set; plain HTTP otherwise (behind
+	// the cluster's ingress).
+	TLSCertFile, TLSKeyFile string
+	// AllowDebugProvisioning handles debug calls (testFlag=1) like production calls, creating
+	// MarketplaceInstances marked testFlag (--marketplace-provision-debug-orders). Off, debug
+	// calls are verified and answered but create and change nothing.
+	AllowDebugProvisioning bool
+	// AppInfoEncryptType encrypts appInfo.userName/password in queryInstance replies with the
+	// basic key (§3): "" plain (the V2 default), "1" AES-256, "2" AES-128
+	// (--marketplace-appinfo-encrypt-type).
+	AppInfoEncryptType koogallery.EncryptType
+	// MaxBodyBytes and MaxKitBodyBytes bound request bodies; larger ones are answered 000002.
+	MaxBodyBytes, MaxKitBodyBytes int64
+	// TimestampWindow is how far a signed timestamp may be from now (default 60 s).
+	TimestampWindow time.Duration
+	// CallTimeout bounds the work of one call (API server round trips, Query Order).
+	CallTimeout time.Duration
+	// ReadTimeout and WriteTimeout bound one HTTP exchange.
+	ReadTimeout, WriteTimeout time.Duration
+	// ShutdownTimeout bounds how long in-flight calls may finish once the manager stops.
+	ShutdownTimeout time.Duration
+	// DebugFrontEndURL is the frontEndUrl of debug instances in queryInstance replies.
+	DebugFrontEndURL string
+	// Clock returns now; time.Now when nil. Tests move it.
+	Clock func() time.Time
+}
+
+// BindFlags registers the stable flags with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.BindAddress, "marketplace-bind-address", DefaultBindAddress, "Address the KooGallery marketplace endpoint listens on.")
+	fs.StringVar(&o.Path, "marketplace-path", DefaultPath, "Production path of the KooGallery basic activities.")
+	fs.StringVar(&o.KeysDir, "marketplace-keys-dir", "", "Directory (a mounted Secret) with the files basic, kit, ak, sk and optionally basic.previous, kit.previous and kit-rsa.pem.")
+	fs.StringVar(&o.TLSCertFile, "marketplace-tls-cert-file", "", "TLS certificate of the marketplace endpoint; plain HTTP when empty.")
+	fs.StringVar(&o.TLSKeyFile, "marketplace-tls-key-file", "", "TLS private key of the marketplace endpoint.")
+	fs.BoolVar(&o.AllowDebugProvisioning, "marketplace-provision-debug-orders", false, "Create MarketplaceInstances for KooGallery debug calls (testFlag=1) instead of only verifying and answering them.")
+	fs.Func("marketplace-appinfo-encrypt-type", `Encrypt appInfo credentials: "" plain (default), "1" AES-256, "2" AES-128.`, func(v string) error {
+		switch t := koogallery.EncryptType(v); t {
+		case koogallery.EncryptNone, koogallery.EncryptAES256, koogallery.EncryptAES128:
+			o.AppInfoEncryptType = t
+			return nil
+		}
+		return errors.New(`must be "", "1" or "2"`)
+	})
+	fs.Int64Var(&o.MaxBodyBytes, "marketplace-max-body-bytes", DefaultMaxBodyBytes, "Largest basic request body accepted.")
+	fs.Int64Var(&o.MaxKitBodyBytes, "marketplace-max-kit-body-bytes", DefaultMaxKitBodyBytes, "Largest kit sync request body accepted.")
+	fs.DurationVar(&o.TimestampWindow, "marketplace-timestamp-window", koogallery.DefaultWindow, "How far a request's signed timestamp may be from now.")
+}
+
+func (o *Options) setDefaults() {
+	setDefault(&o.BindAddress, DefaultBindAddress)
+	setDefault(&o.Path, DefaultPath)
+	setDefault(&o.DebugFrontEndURL, DefaultDebugFrontEndURL)
+	setDefault(&o.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&o.MaxKitBodyBytes, DefaultMaxKitBodyBytes)
+	setDefault(&o.TimestampWindow, koogallery.DefaultWindow)
+	setDefault(&o.CallTimeout, DefaultCallTimeout)
+	setDefault(&o.ReadTimeout, DefaultReadTimeout)
+	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&o.ShutdownTimeout, DefaultShutdownTimeout)
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (o *Options) validate() error {
+	if !strings.HasPrefix(o.Path, "/") {
+		return fmt.Errorf("marketplace path %q must start with /", o.Path)
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return errors.New("set both the marketplace TLS certificate and key files, or neither")
+	}
+	if _, err := koogallery.CredentialKey("", o.AppInfoEncryptType); err != nil {
+		return fmt.Errorf("appInfo encrypt type: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package webhook
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/koogallery"
+)
+
+func inst() *saasv1alpha1.MarketplaceInstance {
+	return &saasv1alpha1.MarketplaceInstance{Spec: saasv1alpha1.MarketplaceInstanceSpec{
+		InstanceID: "i", State: saasv1alpha1.StateActive,
+		Order: saasv1alpha1.OrderReference{OrderID: "CS1", OrderLineID: "CS1-000001"},
+	}}
+}
+
+func TestStatusOrdering(t *testing.T) {
+	in := inst()
+	steps := []struct {
+		status string
+		ts     int64
+		want   outcome
+		state  saasv1alpha1.InstanceState
+	}{
+		{koogallery.StatusFreeze, 100, applied, saasv1alpha1.StateFrozen},
+		{koogallery.StatusUnfreeze, 300, applied, saasv1alpha1.StateActive},
+		// The FREEZE signed at 200 arrives late: it must not undo the UNFREEZE of 300.
+		{koogallery.StatusFreeze, 200, stale, saasv1alpha1.StateActive},
+		// The same timestamp again (a retry of the last call) still applies.
+		{koogallery.StatusUnfreeze, 300, applied, saasv1alpha1.StateActive},
+		{koogallery.StatusFreeze, 400, applied, saasv1alpha1.StateFrozen},
+	}
+	for i, st := range steps {
+		got, detail := statusMutation(st.status, st.ts)(in)
+		if got != st.want || in.Spec.State != st.state || detail != st.status {
+			t.Fatalf("step %d: outcome %v state %s detail %q", i, got, in.Spec.State, detail)
+		}
+	}
+	if lastApplied(in, aspectState) != 400 {
+		t.Errorf("last state call %d", lastApplied(in, aspectState))
+	}
+}
+
+func TestAspectsAreIndependent(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	in := inst()
+	if out, _ := statusMutation(koogallery.StatusFreeze, 500)(in); out != applied {
+		t.Fatal("freeze")
+	}
+	// A renewal signed before the freeze still moves the expiry, but cannot thaw.
+	past := metav1.NewTime(now.Add(-time.Hour))
+	in.Spec.ExpireTime = &past
+	req := &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneRenewal, OrderID: "CS2", OrderLineID: "CS2-1", InstanceID: "i"}
+	expire := now.AddDate(1, 0, 0)
+	out, detail := refreshMutation(req, expire, 400, now)(in)
+	if out != applied || !in.Spec.ExpireTime.Time.Equal(expire) || in.Spec.State != saasv1alpha1.StateFrozen {
+		t.Fatalf("old renewal: %v %q state %s", out, detail, in.Spec.State)
+	}
+	if in.Spec.CurrentOrder != nil {
+		t.Error("a plain renewal must not change the order")
+	}
+	// A newer renewal of an expired, frozen instance lets it run again.
+	in.Spec.ExpireTime = &past
+	out, detail = refreshMutation(req, expire, 600, now)(in)
+	if out != applied || in.Spec.State != saasv1alpha1.StateActive || detail != "RENEWAL: expires 2027-03-01T00:00:00Z, unfrozen" {
+		t.Fatalf("new renewal: %v %q state %s", out, detail, in.Spec.State)
+	}
+	// An older expiry call is ignored.
+	if out, _ := refreshMutation(req, now, 550, now)(in); out != stale {
+		t.Error("older refresh applied")
+	}
+}
+
+func TestRenewalDoesNotLiftViolationFreeze(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	in := inst()
+	future := metav1.NewTime(now.AddDate(0, 1, 0))
+	in.Spec.ExpireTime = &future
+	statusMutation(koogallery.StatusFreeze, 100)(in)
+	req := &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneRenewal, OrderID: "CS2", OrderLineID: "CS2-1"}
+	refreshMutation(req, now.AddDate(1, 0, 0), 200, now)(in)
+	if in.Spec.State != saasv1alpha1.StateFrozen {
+		t.Error("a renewal lifted a freeze that was not an expiry freeze")
+	}
+}
+
+func TestRefreshOrderChange(t *testing.T) {
+	now := testNow
+	for _, tt := range []struct {
+		scene, product string
+		resolved       string
+		changes        bool
+	}{
+		{koogallery.SceneTrialToFormal, "", "", true},
+		{koogallery.SceneRenewalChange, "", "", true},
+		{koogallery.SceneRenewal, "", "P1", false},
+		{koogallery.SceneRenewal, "P1", "P1", false},
+		{koogallery.SceneRenewal, "P2", "P1", true},
+		{koogallery.SceneUnsubscribeRenewalPeriod, "P2", "P1", false},
+	} {
+		in := inst()
+		if tt.resolved != "" {
+			in.Status.Order = &saasv1alpha1.ResolvedOrder{OrderID: "CS1", ProductID: tt.resolved}
+		}
+		req := &koogallery.RefreshInstanceRequest{Scene: tt.scene, OrderID: "CS9", OrderLineID: "CS9-1", ProductID: tt.product}
+		refreshMutation(req, now, 1, now)(in)
+		if got := in.Spec.CurrentOrder != nil && in.Spec.CurrentOrder.OrderID == "CS9"; got != tt.changes {
+			t.Errorf("%s product %q: order changed %v, want %v", tt.scene, tt.product, got, tt.changes)
+		}
+	}
+}
+
+func TestUpgradeOrdering(t *testing.T) {
+	in := inst()
+	if out, _ := upgradeMutation("CS2", "CS2-1", 100)(in); out != applied || in.Spec.CurrentOrder.OrderID != "CS2" {
+		t.Fatal("upgrade")
+	}
+	if out, _ := upgradeMutation("CS2", "CS2-1", 200)(in); out != repeated {
+		t.Error("the same upgrade order must not be re-applied")
+	}
+	if out, _ := upgradeMutation("CS3", "CS3-1", 50)(in); out != stale || in.Spec.CurrentOrder.OrderID != "CS2" {
+		t.Error("an older upgrade replaced a newer one")
+	}
+	if out, _ := upgradeMutation("CS1", "CS1-000001", 300)(in); out != applied || in.Spec.CurrentOrder != nil {
+		t.Error("moving back to the purchase order must clear currentOrder")
+	}
+	if in.Annotations[annotationKey(aspectOrder)] != strconv.Itoa(300) {
+		t.Errorf("annotation %v", in.Annotations)
+	}
+}
+
+func TestAppendHistoryBounded(t *testing.T) {
+	var h []saasv1alpha1.Operation
+	for i := 0; i < saasv1alpha1.MaxHistory+5; i++ {
+		h = appendHistory(h, saasv1alpha1.Operation{RequestTimestamp: int64(i)})
+	}
+	if len(h) != saasv1alpha1.MaxHistory || h[0].RequestTimestamp != 5 || h[len(h)-1].RequestTimestamp != int64(saasv1alpha1.MaxHistory+4) {
+		t.Errorf("history %d entries, first %d", len(h), h[0].RequestTimestamp)
+	}
+}
