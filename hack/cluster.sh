@@ -91,6 +91,10 @@ start() {
   BIN=${BIN:-$("$HERE/control-plane.sh")}
   for b in $COMPONENTS kubectl; do [ -x "$BIN/$b" ] || die "missing $BIN/$b (run hack/control-plane.sh)"; done
   for c in $COMPONENTS; do running "$c" && die "already running ($c); run: STATE=$STATE $0 stop"; done
+  for port in "$ETCD_PORT" "$API_PORT" "$KCM_PORT" "$SCHED_PORT"; do
+    # Another cluster on these ports would answer our health checks and fool the start.
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && die "port $port is in use (another cluster?); stop it or set ETCD_PORT/API_PORT/KCM_PORT/SCHED_PORT"
+  done
   [ "${RESET:-0}" = 1 ] && rm -rf "$STATE"
   mkdir -p "$STATE/logs"
   [ -f "$STATE/pki/tokens.csv" ] || pki
