@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -244,8 +245,12 @@ func setQuotaUsed(g Gomega, ns string, used corev1.ResourceList) {
 		q.Status.Used = used
 		g.Expect(k8s.Status().Update(context.Background(), q)).To(Succeed())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
-	// The webhook reads the quota from the manager's cache.
-	time.Sleep(200 * time.Millisecond)
+	// The webhook reads the quota from the manager's cache: wait until the cache has it.
+	g.Eventually(func(g Gomega) {
+		q := &corev1.ResourceQuota{}
+		g.Expect(cached.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: render.QuotaName}, q)).To(Succeed())
+		g.Expect(equality.Semantic.DeepEqual(q.Status.Used, used)).To(BeTrue())
+	}).WithTimeout(10 * time.Second).Should(Succeed())
 }
 
 // Concurrent calls on one instance (as from several replicas) all land in its history.

@@ -59,6 +59,8 @@ var (
 	sim      *simulator.Simulator
 	rsaKey   *rsa.PrivateKey
 	orderSeq atomic.Int64
+	// cached reads through the manager's cache, which is what the webhook reads.
+	cached client.Reader
 )
 
 func TestMain(m *testing.M) {
@@ -184,6 +186,7 @@ func startOperator(ctx context.Context, store *keys.Store, orders openapi.OrderQ
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		return nil, nil, fmt.Errorf("cache did not sync")
 	}
+	cached = mgr.GetCache()
 	return done, srv, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,14 +12,10 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
 	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -50,7 +45,6 @@ const (
 var (
 	env      *testenv.Env
 	k8s      client.Client
-	kube     *kubernetes.Clientset
 	koo      *simulator.OpenAPIServer
 	orders   openapi.OrderQuerier
 	orderSeq atomic.Int64
@@ -64,7 +58,6 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	k8s = env.Client
-	kube = kubernetes.NewForConfigOrDie(env.Config)
 
 	koo = simulator.NewOpenAPIServer(testAK, testSK)
 	srv := httptest.NewServer(koo)
@@ -73,7 +66,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if err := createSamplePlans(); err != nil {
+	if err := testenv.CreateSamplePlans(context.Background(), k8s); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -83,23 +76,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
 	}
 	os.Exit(code)
-}
-
-func createSamplePlans() error {
-	for _, f := range []string{"saas_v1alpha1_marketplaceplan_basic.yaml", "saas_v1alpha1_marketplaceplan_pro.yaml"} {
-		b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", f))
-		if err != nil {
-			return err
-		}
-		plan := &saasv1alpha1.MarketplacePlan{}
-		if err := yaml.Unmarshal(b, plan); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		if err := k8s.Create(context.Background(), plan); err != nil {
-			return fmt.Errorf("creating %s: %w", f, err)
-		}
-	}
-	return nil
 }
 
 // countingClient counts the API writes of the reconciler (creates, patches, applies,
@@ -313,26 +289,11 @@ func expectCondition(g Gomega, inst *saasv1alpha1.MarketplaceInstance, t string,
 	g.Expect(c.ObservedGeneration).To(Equal(inst.Generation), "condition %s observedGeneration", t)
 }
 
-// markWorkloadsReady plays kube-controller-manager, which envtest does not run: every
-// Deployment in ns reports its wanted replicas updated, ready and available.
+// markWorkloadsReady plays kube-controller-manager, which envtest does not run.
 func markWorkloadsReady(g Gomega, ns string) {
-	ctx := context.Background()
-	list := &appsv1.DeploymentList{}
-	g.Expect(k8s.List(ctx, list, client.InNamespace(ns))).To(Succeed())
-	g.Expect(list.Items).NotTo(BeEmpty())
-	for i := range list.Items {
-		d := &list.Items[i]
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		d.Status = appsv1.DeploymentStatus{
-			ObservedGeneration: d.Generation, Replicas: want, UpdatedReplicas: want, ReadyReplicas: want, AvailableReplicas: want,
-			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue,
-				Reason: "MinimumReplicasAvailable", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-		}
-		g.Expect(k8s.Status().Update(ctx, d)).To(Succeed())
-	}
+	n, err := testenv.MarkDeploymentsReady(context.Background(), k8s, ns)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(n).NotTo(BeZero())
 }
 
 // waitReady drives the instance to Ready, marking its workloads ready as they appear.
@@ -363,27 +324,11 @@ func notFound(g Gomega, obj client.Object) {
 
 // completeJob plays the Job controller for the backup Job.
 func completeJob(g Gomega, ns string) {
-	job := &batchv1.Job{}
-	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: render.BackupJobName}, job)).To(Succeed())
-	now := metav1.Now()
-	job.Status.StartTime = &now
-	job.Status.CompletionTime = &now
-	job.Status.Succeeded = 1
-	job.Status.Conditions = []batchv1.JobCondition{
-		{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
-		{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now},
-	}
-	g.Expect(k8s.Status().Update(context.Background(), job)).To(Succeed())
+	g.Expect(testenv.CompleteJob(context.Background(), k8s, ns, render.BackupJobName)).To(Succeed())
 }
 
 // finalizeNamespace plays the namespace controller, which envtest does not run: a namespace
 // being deleted loses its finalizer and goes.
 func finalizeNamespace(g Gomega, name string) {
-	ctx := context.Background()
-	ns, err := kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(ns.DeletionTimestamp).NotTo(BeNil(), "namespace %s is not being deleted", name)
-	ns.Spec.Finalizers = nil
-	_, err = kube.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
-	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(env.FinalizeNamespace(context.Background(), name)).To(Succeed())
 }

@@ -432,7 +432,7 @@ func TestHelmMonitoring(t *testing.T) {
 		}
 	}
 	for alert, metric := range map[string]string{
-		"MarketplaceCallbacksFailing":           `marketplace_callbacks_total{code!~"000000|000004"}`,
+		"MarketplaceCallbacksFailing":           `marketplace_callbacks_total{code!~"000000|000001|000004"}`,
 		"MarketplaceInstancesNotReady":          `controller_runtime_reconcile_errors_total{controller="marketplaceinstance"}`,
 		"MarketplaceSignatureRejectionsSpiking": "marketplace_signature_rejections_total",
 	} {
