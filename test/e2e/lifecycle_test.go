@@ -65,6 +65,7 @@ func TestInstallWithKustomize(t *testing.T) {
 	koo, apiURL := openAPI(t, testAK, testSK)
 	op := startOperator(t, impersonating(t, installNamespace, kustomizeServiceAccount), keysDir, apiURL, installNamespace)
 	lifecycle(t, koo, op, "KUST")
+	operate(t, koo, op)
 
 	// Uninstall as the README says: instances first (their finalizers release the tenants,
 	// which needs the operator), then the operator.
@@ -73,6 +74,50 @@ func TestInstallWithKustomize(t *testing.T) {
 	kubectl(t, "delete", "-k", "config/default", "--wait=true", "--timeout=120s")
 	expectNothingLeft(t)
 	t.Logf("kustomize install, lifecycle and uninstall took %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+// operate runs the README's "Operating instances with kubectl" commands as written there.
+func operate(t *testing.T, koo *simulator.OpenAPIServer, op *operatorProcess) {
+	t.Helper()
+	g := NewWithT(t)
+	registerOrder(koo, "OPSORDER0001", "OFFI000000000000001", "demo-basic-monthly")
+	sim, err := simulator.New(simulator.Config{ProductionURL: op.marketplace + "/saasproduce", BasicKey: []byte(testBasicKey),
+		PollInterval: 200 * time.Millisecond, PollTimeout: 90 * time.Second})
+	g.Expect(err).NotTo(HaveOccurred())
+	created, err := sim.NewInstance(ctx(t), koogallery.NewInstanceRequest{OrderID: "OPSORDER0001", OrderLineID: "OPSORDER0001-000001",
+		BusinessID: "ops-business-0001"})
+	g.Expect(err).NotTo(HaveOccurred())
+	name := instanceByID(g, created.InstanceID).Name
+	ns := render.NamespaceName(name)
+	expectReadyPods(t, ns, 1)
+
+	g.Expect(kubectl(t, "get", "mpi")).To(And(ContainSubstring(name), ContainSubstring("Ready")))
+	g.Expect(kubectl(t, "get", "mpi", "-o", "wide")).To(ContainSubstring(ns))
+	g.Expect(kubectl(t, "describe", "mpi", name)).To(ContainSubstring("Conditions"))
+
+	kubectl(t, "patch", "mpi", name, "--type", "merge", "-p", `{"spec":{"state":"Frozen"}}`)
+	expectReadyPods(t, ns, 0)
+	kubectl(t, "patch", "mpi", name, "--type", "merge", "-p", `{"spec":{"state":"Active"}}`)
+	expectReadyPods(t, ns, 1)
+
+	kubectl(t, "patch", "mpi", name, "--type", "merge", "-p", `{"spec":{"paused":true}}`)
+	kubectl(t, "annotate", "mpi", name, "saas.marketplace.dev/paused=true")
+	kubectl(t, "patch", "mpi", name, "--type", "merge", "-p", `{"spec":{"state":"Frozen"}}`)
+	kubectl(t, "annotate", "mpi", name, "saas.marketplace.dev/reconcile-request="+time.Now().Format("20060102150405"), "--overwrite")
+	g.Consistently(func(g Gomega) {
+		d := &appsv1.Deployment{}
+		g.Expect(admin.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "web"}, d)).To(Succeed())
+		g.Expect(*d.Spec.Replicas).To(Equal(int32(1)), "a paused instance must not change")
+	}).WithTimeout(3 * time.Second).Should(Succeed())
+	kubectl(t, "patch", "mpi", name, "--type", "merge", "-p", `{"spec":{"paused":false}}`)
+	kubectl(t, "annotate", "mpi", name, "saas.marketplace.dev/paused-")
+	expectReadyPods(t, ns, 0)
+
+	kubectl(t, "delete", "mpi", name)
+	g.Eventually(func(g Gomega) {
+		err := admin.Get(context.Background(), client.ObjectKey{Name: ns}, &corev1.Namespace{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "namespace %s: %v", ns, err)
+	}).WithTimeout(120 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 }
 
 // TestInstallWithHelm does the same with the Helm chart.
