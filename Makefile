@@ -61,8 +61,8 @@ test-e2e: control-plane ## Run the e2e suite on a full local cluster (kubectl an
 helm-sync: manifests ## Copy the CRDs and the manager's RBAC rules into the Helm chart.
 	hack/helm-sync.sh
 
-# helm built with `go install` assumes Kubernetes v1.20 without a cluster: lint at the chart's
-# floor. The chart needs a keys Secret named; test/packaging renders the other value sets.
+# Lint at the chart's Kubernetes floor (Chart.yaml kubeVersion). The chart needs a keys Secret
+# named; test/packaging renders the other value sets.
 HELM_LINT_ARGS = --kube-version 1.30.0 --set keys.existingSecret=marketplace-operator-keys
 
 .PHONY: helm-lint

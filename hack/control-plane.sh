@@ -19,7 +19,7 @@ SRC=$HERE/k8s                                   # wrapper module: go.mod/go.sum 
 K8S=1.36.3 ETCD=3.6.8 KWOK=0.8.0 HELM=3.22.0      # keep in step with hack/k8s/go.mod
 CACHE=${MPO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/marketplace-operator}
 OUT=$CACHE/k8s-v$K8S
-STAMP="k8s=$K8S etcd=$ETCD kwok=$KWOK helm=$HELM"
+STAMP="k8s=$K8S etcd=$ETCD kwok=$KWOK helm=$HELM helm-kube=stamped"
 BINARIES="etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm"
 
 complete() {
@@ -57,8 +57,13 @@ done
 # kwok and helm carry no replace directives, so they build from their own pinned go.sum
 # (their k8s.io dependencies differ from the wrapper's v0.36.3 replaces).
 GOBIN="$OUT" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK"; step kwok
-GOBIN="$OUT" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM" \
-  "helm.sh/helm/v3/cmd/helm@v$HELM"; step helm
+# helm's default Kubernetes version (used without a cluster: helm template, helm lint) is stamped
+# too, as official helm builds do; unstamped it is v1.20 and charts with a kubeVersion floor fail.
+HLDF="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM"
+for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  HLDF+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$MINOR"
+done
+GOBIN="$OUT" go install -ldflags "$HLDF" "helm.sh/helm/v3/cmd/helm@v$HELM"; step helm
 
 # kwok exits "no stages found" without Stage objects: use the defaults kwokctl embeds
 # (node init + lease heartbeat, pod ready/complete/delete).
