@@ -223,9 +223,12 @@ func TestLifecycleActivities(t *testing.T) {
 	}).WithTimeout(20 * time.Second).Should(BeTrue())
 	g.Expect(code(g, &koogallery.ReleaseInstanceRequest{InstanceID: id}).ResultCode).To(Equal(koogallery.ResultSuccess))
 
-	// Unknown instances: 000003 for refresh, status and upgrade.
-	g.Expect(code(g, &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneRenewal, OrderID: renewID, OrderLineID: renewLine,
-		InstanceID: id, ExpireTime: koogallery.FormatExpireTime(year)}).ResultCode).To(Equal(koogallery.ResultInstanceNotFound))
+	// Unknown instances: 000003 for refresh, status and upgrade (once the manager's cache,
+	// which the webhook reads, has seen the deletion too).
+	g.Eventually(func(g Gomega) string {
+		return code(g, &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneRenewal, OrderID: renewID, OrderLineID: renewLine,
+			InstanceID: id, ExpireTime: koogallery.FormatExpireTime(year)}).ResultCode
+	}).WithTimeout(10 * time.Second).Should(Equal(koogallery.ResultInstanceNotFound))
 	g.Expect(code(g, &koogallery.UpdateInstanceStatusRequest{InstanceID: id, Status: koogallery.StatusFreeze}).ResultCode).To(Equal(koogallery.ResultInstanceNotFound))
 	g.Expect(code(g, &koogallery.UpgradeInstanceRequest{InstanceID: id, OrderID: upID, OrderLineID: upLine}).ResultCode).To(Equal(koogallery.ResultInstanceNotFound))
 }
