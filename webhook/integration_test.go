@@ -241,12 +241,8 @@ func ptrVal(p *int32) int32 {
 }
 
 func setQuotaUsed(g Gomega, ns string, used corev1.ResourceList) {
-	g.Eventually(func(g Gomega) {
-		q := &corev1.ResourceQuota{}
-		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: render.QuotaName}, q)).To(Succeed())
-		q.Status.Hard = q.Spec.Hard
-		q.Status.Used = used
-		g.Expect(k8s.Status().Update(context.Background(), q)).To(Succeed())
+	g.Eventually(func() error {
+		return testenv.SetQuotaUsed(context.Background(), k8s, ns, used)
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 	// The webhook reads the quota from the manager's cache: wait until the cache has it.
 	g.Eventually(func(g Gomega) {

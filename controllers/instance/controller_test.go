@@ -18,6 +18,7 @@ import (
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
@@ -527,12 +528,8 @@ func upgradeTo(t *testing.T, name, productID, sku string) {
 // setQuotaUsed plays the ResourceQuota controller, which envtest does not run.
 func setQuotaUsed(t *testing.T, ns string, used corev1.ResourceList) {
 	t.Helper()
-	NewWithT(t).Eventually(func(g Gomega) {
-		q := &corev1.ResourceQuota{}
-		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: render.QuotaName}, q)).To(Succeed())
-		q.Status.Hard = q.Spec.Hard
-		q.Status.Used = used
-		g.Expect(k8s.Status().Update(context.Background(), q)).To(Succeed())
+	NewWithT(t).Eventually(func() error {
+		return testenv.SetQuotaUsed(context.Background(), k8s, ns, used)
 	}).WithTimeout(5 * time.Second).Should(Succeed())
 }
 

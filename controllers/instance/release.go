@@ -44,7 +44,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 	}
 	ns := render.NamespaceName(s.inst.Name)
 	nsObj := &corev1.Namespace{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Name: ns}, nsObj)
+	// The label-scoped cache holds every namespace of ours; one it does not hold is not ours to
+	// delete either way.
+	err := r.Client.Get(ctx, client.ObjectKey{Name: ns}, nsObj)
 	switch {
 	case apierrors.IsNotFound(err) || (err == nil && !ownedBy(nsObj, s.inst)):
 		s.set(saasv1alpha1.ConditionReleased, metav1.ConditionTrue, saasv1alpha1.ReasonDeleting, "the tenant is deleted")

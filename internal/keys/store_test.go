@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	. "github.com/onsi/gomega"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,18 +171,14 @@ func TestReloadOnSymlinkSwap(t *testing.T) {
 	rotated["sk"] = "SK2"
 	mountSecret(t, dir, "02", rotated)
 	// basic.previous is new in this version: the kubelet adds its symlink too.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	NewWithT(t).Eventually(func(g Gomega) {
 		b := s.Basic()
 		_, sk := s.OpenAPICredentials()
-		if len(b) == 2 && string(b[0]) == "new-basic" && string(b[1]) == "basic-key" && sk == "SK2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("keys not reloaded: basic %q sk %q", b, sk)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		g.Expect(b).To(HaveLen(2), "keys not reloaded")
+		g.Expect(string(b[0])).To(Equal("new-basic"))
+		g.Expect(string(b[1])).To(Equal("basic-key"))
+		g.Expect(sk).To(Equal("SK2"))
+	}).WithTimeout(5 * time.Second).WithPolling(10 * time.Millisecond).Should(Succeed())
 }
 
 func TestFailedReloadKeepsKeys(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
 // SamplePlanFiles are the MarketplacePlans in config/samples that integration suites install.
@@ -106,6 +107,21 @@ func CompleteJob(ctx context.Context, c client.Client, ns, name string) error {
 	}
 	if err := c.Status().Update(ctx, job); err != nil {
 		return fmt.Errorf("updating job status: %w", err)
+	}
+	return nil
+}
+
+// SetQuotaUsed plays the ResourceQuota controller, which envtest does not run: the tenant
+// quota of ns reports used.
+func SetQuotaUsed(ctx context.Context, c client.Client, ns string, used corev1.ResourceList) error {
+	q := &corev1.ResourceQuota{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.QuotaName}, q); err != nil {
+		return fmt.Errorf("getting the tenant quota: %w", err)
+	}
+	q.Status.Hard = q.Spec.Hard
+	q.Status.Used = used
+	if err := c.Status().Update(ctx, q); err != nil {
+		return fmt.Errorf("updating the tenant quota status: %w", err)
 	}
 	return nil
 }

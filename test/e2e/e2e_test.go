@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	. "github.com/onsi/gomega"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -215,20 +216,14 @@ func (p *operatorProcess) stop() {
 
 func waitHTTP(t *testing.T, url string, p *operatorProcess) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	NewWithT(t).Eventually(func() error {
 		select {
 		case <-p.done:
-			t.Fatalf("the operator exited: %v\n%s", p.err, tail(p.log.String(), 40))
+			return StopTrying(fmt.Sprintf("the operator exited: %v\n%s", p.err, tail(p.log.String(), 40)))
 		default:
 		}
-		if out, err := exec.Command("curl", "-fs", url).CombinedOutput(); err == nil {
-			_ = out
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("the operator was not ready within 60s:\n%s", tail(p.log.String(), 40))
+		return exec.Command("curl", "-fs", url).Run()
+	}).WithTimeout(60*time.Second).WithPolling(200*time.Millisecond).Should(Succeed(), "the operator was not ready:\n%s", tail(p.log.String(), 40))
 }
 
 func tail(s string, lines int) string {
