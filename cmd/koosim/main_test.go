@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -197,6 +198,11 @@ func TestLoadCommand(t *testing.T) {
 	code, out, errOut := runCLI(t, nil, "", "load", "--url", srv.URL, "--key", vecKey, "--count", "20", "--concurrency", "2")
 	if code != 0 || !strings.Contains(out, "sent 20, succeeded 20") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, nil, "", "load", "--url", srv.URL, "--key", vecKey, "--count", "5", "--json")
+	var res simulator.LoadResult
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Succeeded != 5 || res.P99 <= 0 {
+		t.Fatalf("--json: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
 

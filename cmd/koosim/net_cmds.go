@@ -360,9 +360,11 @@ func (a *app) load(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Duration, "duration", 0, "run time")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "calls per second (0: as fast as possible)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 4, "workers")
-	fs.StringVar(&cfg.Activity, "activity", koogallery.ActivityNewInstance, "newInstance or queryInstance")
-	fs.StringVar(&cfg.InstanceID, "instance-id", "", "instance queried by queryInstance load")
+	fs.StringVar(&cfg.Activity, "activity", koogallery.ActivityNewInstance, "newInstance, queryInstance or updateInstanceStatus")
+	fs.StringVar(&cfg.OrderPrefix, "order-prefix", "LOAD", "newInstance: call i orders PREFIX followed by i in 12 digits")
+	fs.StringVar(&cfg.InstanceID, "instance-id", "", "queryInstance: the IDs asked for (up to 100, comma-separated); updateInstanceStatus: the instances frozen, then unfrozen, in turn")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a production URL that is not loopback")
+	asJSON := fs.Bool("json", false, "print the result as JSON (latencies in nanoseconds), for scripts")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -375,8 +377,11 @@ func (a *app) load(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	fmt.Fprintf(a.stdout, "sent %d, succeeded %d, failed %d in %s (%.1f/s)\np50 %s  p90 %s  p99 %s  max %s\ncodes %v\n",
+	if *asJSON {
+		return json.NewEncoder(a.stdout).Encode(res)
+	}
+	fmt.Fprintf(a.stdout, "sent %d, succeeded %d, failed %d in %s (%.1f/s)\np50 %s  p90 %s  p95 %s  p99 %s  max %s\ncodes %v\n",
 		res.Sent, res.Succeeded, res.Failed, res.Elapsed.Round(time.Millisecond), res.PerSecond,
-		res.P50, res.P90, res.P99, res.Max, res.Codes)
+		res.P50, res.P90, res.P95, res.P99, res.Max, res.Codes)
 	return nil
 }

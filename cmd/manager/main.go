@@ -34,6 +34,7 @@ import (
 type options struct {
 	kubeconfig             string
 	metricsAddr, probeAddr string
+	pprofAddr              string
 	metricsSecure          bool
 	leaderElect            bool
 	leaderElectionNS       string
@@ -52,12 +53,13 @@ func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address of the metrics endpoint; \"0\" disables it")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "address of net/http/pprof, unauthenticated: keep it on loopback; \"0\" disables it")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to authenticated, authorised callers only")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect one replica to run the reconcilers (the marketplace endpoint runs on every replica)")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
-	fs.Float64Var(&o.qps, "kube-api-qps", 50, "client-side rate limit of Kubernetes API requests per second")
-	fs.IntVar(&o.burst, "kube-api-burst", 100, "client-side burst of Kubernetes API requests")
+	fs.Float64Var(&o.qps, "kube-api-qps", 200, "client-side rate limit of the reconcilers' Kubernetes API requests per second (the API server's priority and fairness protects it too)")
+	fs.IntVar(&o.burst, "kube-api-burst", 400, "client-side burst of the reconcilers' Kubernetes API requests")
 	fs.IntVar(&o.reconciler.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "MarketplaceInstance reconcile workers")
 	fs.DurationVar(&o.reconciler.FreezeGrace, "freeze-grace", time.Hour, "how long past spec.expireTime an instance runs before freezing itself")
 	fs.DurationVar(&o.reconciler.OrderQueryTimeout, "order-query-timeout", 10*time.Second, "timeout of one Query Order call")
@@ -116,6 +118,7 @@ func run(ctx context.Context, o *options) error {
 		Cache:                         instance.CacheOptions(),
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.probeAddr,
+		PprofBindAddress:              o.pprofAddr,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              "marketplace-operator.saas.marketplace.dev",
 		LeaderElectionNamespace:       o.leaderElectionNS,

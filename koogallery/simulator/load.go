@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,9 +30,14 @@ type LoadConfig struct {
 	Rate float64
 	// Concurrency is the number of workers. Default 4.
 	Concurrency int
-	// Activity is newInstance (default; each call a new order line) or queryInstance.
+	// Activity is newInstance (default; each call a new order line), queryInstance or
+	// updateInstanceStatus.
 	Activity string
-	// InstanceID is queried when Activity is queryInstance.
+	// OrderPrefix starts the order ID of each newInstance call (default LOAD): call i orders
+	// OrderPrefix followed by i in 12 digits, so a run's orders can be registered beforehand.
+	OrderPrefix string
+	// InstanceID is what queryInstance asks for (one ID or up to 100, comma-separated). For
+	// updateInstanceStatus it lists the instances to freeze, then unfreeze, in turn.
 	InstanceID string
 	Test       bool
 	// AllowRemote permits a production URL that is not a loopback address.
@@ -43,7 +49,7 @@ type LoadResult struct {
 	Sent, Succeeded, Failed int
 	Codes                   map[string]int
 	Elapsed                 time.Duration
-	P50, P90, P99, Max      time.Duration
+	P50, P90, P95, P99, Max time.Duration
 	// PerSecond is the achieved call rate.
 	PerSecond float64
 }
@@ -60,10 +66,11 @@ func (c *LoadConfig) check() error {
 		return fmt.Errorf("concurrency is above the %d bound", MaxLoadConcurrency)
 	case c.Rate < 0:
 		return errors.New("rate must not be negative")
-	case c.Activity != "" && c.Activity != koogallery.ActivityNewInstance && c.Activity != koogallery.ActivityQueryInstance:
-		return errors.New("load sends newInstance or queryInstance")
-	case c.Activity == koogallery.ActivityQueryInstance && c.InstanceID == "":
-		return errors.New("queryInstance load needs an instance ID")
+	case c.Activity != "" && c.Activity != koogallery.ActivityNewInstance && c.Activity != koogallery.ActivityQueryInstance &&
+		c.Activity != koogallery.ActivityUpdateInstanceStatus:
+		return errors.New("load sends newInstance, queryInstance or updateInstanceStatus")
+	case c.Activity != "" && c.Activity != koogallery.ActivityNewInstance && c.InstanceID == "":
+		return fmt.Errorf("%s load needs instance IDs", c.Activity)
 	}
 	return nil
 }
@@ -151,15 +158,30 @@ func (s *Simulator) loadTarget(cfg LoadConfig, i int) target {
 		flag = koogallery.TestFlagDebug
 	}
 	var req koogallery.BasicRequest
-	if cfg.Activity == koogallery.ActivityQueryInstance {
+	switch cfg.Activity {
+	case koogallery.ActivityQueryInstance:
 		req = &koogallery.QueryInstanceRequest{InstanceID: cfg.InstanceID, TestFlag: flag}
-	} else {
-		order := fmt.Sprintf("LOAD%012d", i)
+	case koogallery.ActivityUpdateInstanceStatus:
+		ids := strings.Split(cfg.InstanceID, ",")
+		status := koogallery.StatusFreeze
+		if (i/len(ids))%2 == 1 {
+			status = koogallery.StatusUnfreeze
+		}
+		req = &koogallery.UpdateInstanceStatusRequest{InstanceID: strings.TrimSpace(ids[i%len(ids)]), Status: status, TestFlag: flag}
+	default:
+		prefix := cfg.OrderPrefix
+		if prefix == "" {
+			prefix = "LOAD"
+		}
+		order := LoadOrderID(prefix, i)
 		req = &koogallery.NewInstanceRequest{OrderID: order, OrderLineID: MockLineID(order), BusinessID: newBusinessID(), TestFlag: flag}
 	}
 	body, _ := koogallery.MarshalRequest(req) // plain string fields always encode
 	return target{activity: req.ActivityName(), body: body}
 }
+
+// LoadOrderID is the order ID of newInstance call i of a load run with the given prefix.
+func LoadOrderID(prefix string, i int) string { return fmt.Sprintf("%s%012d", prefix, i) }
 
 type loadAggregate struct {
 	mu        sync.Mutex
@@ -199,6 +221,6 @@ func (a *loadAggregate) result(elapsed time.Duration) *LoadResult {
 	}
 	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 	pct := func(p float64) time.Duration { return l[int(p*float64(len(l)-1))] }
-	r.P50, r.P90, r.P99, r.Max = pct(0.50), pct(0.90), pct(0.99), l[len(l)-1]
+	r.P50, r.P90, r.P95, r.P99, r.Max = pct(0.50), pct(0.90), pct(0.95), pct(0.99), l[len(l)-1]
 	return r
 }

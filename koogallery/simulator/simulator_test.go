@@ -222,6 +222,41 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+func TestLoadActivities(t *testing.T) {
+	sim, m := newPair(t, 0)
+	res, err := sim.Load(context.Background(), simulator.LoadConfig{Count: 3, Concurrency: 1, OrderPrefix: "PFX"})
+	if err != nil || res.Succeeded != 3 {
+		t.Fatalf("newInstance load %+v %v", res, err)
+	}
+	var ids []string
+	for i := range 2 {
+		created, err := sim.NewInstance(context.Background(), koogallery.NewInstanceRequest{
+			OrderID: simulator.LoadOrderID("PFX", i), OrderLineID: simulator.MockLineID(simulator.LoadOrderID("PFX", i)), BusinessID: "again"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created.InstanceID == "again" {
+			t.Fatalf("the load did not order %s", simulator.LoadOrderID("PFX", i))
+		}
+		ids = append(ids, created.InstanceID)
+	}
+	// Four calls over two instances: both frozen, then both unfrozen.
+	res, err = sim.Load(context.Background(), simulator.LoadConfig{Count: 4, Concurrency: 1,
+		Activity: koogallery.ActivityUpdateInstanceStatus, InstanceID: strings.Join(ids, ",")})
+	if err != nil || res.Succeeded != 4 {
+		t.Fatalf("updateInstanceStatus load %+v %v", res, err)
+	}
+	for _, id := range ids {
+		if in, _ := m.Instance(id); in.Frozen {
+			t.Errorf("%s is frozen after freeze then unfreeze", id)
+		}
+	}
+	res, err = sim.Load(context.Background(), simulator.LoadConfig{Count: 2, Activity: koogallery.ActivityQueryInstance, InstanceID: strings.Join(ids, ",")})
+	if err != nil || res.Codes[koogallery.ResultSuccess] != 2 || res.P95 < res.P50 {
+		t.Fatalf("queryInstance load of two IDs %+v %v", res, err)
+	}
+}
+
 func TestLoadBounds(t *testing.T) {
 	remote, _ := simulator.New(simulator.Config{ProductionURL: "https://merchant.example.com/saasproduce", BasicKey: basicKey})
 	bad := []simulator.LoadConfig{
@@ -232,6 +267,7 @@ func TestLoadBounds(t *testing.T) {
 		{Count: 1, Rate: -1},
 		{Count: 1, Activity: koogallery.ActivityReleaseInstance},
 		{Count: 1, Activity: koogallery.ActivityQueryInstance},
+		{Count: 1, Activity: koogallery.ActivityUpdateInstanceStatus},
 	}
 	local, _ := simulator.New(simulator.Config{ProductionURL: "http://127.0.0.1:1/", BasicKey: basicKey})
 	for _, cfg := range bad {

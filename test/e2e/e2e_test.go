@@ -10,8 +10,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	. "github.com/onsi/gomega"
-	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,24 +18,18 @@ import (
 	"testing"
 	"time"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/marketplace-operator/marketplace-operator/internal/scheme"
+	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
 )
-
-// The e2e cluster's ports differ from hack/cluster.sh's defaults so that `make dev` can run
-// at the same time.
-var clusterPorts = []string{"ETCD_PORT=32379", "API_PORT=36443", "KCM_PORT=30257", "SCHED_PORT=30259"}
 
 var (
 	root       = testenv.RepoRoot()
 	assets     string // the control plane folder: kubectl, helm
 	binDir     string // manager and koosim built for this run
-	state      string // the cluster's state folder
 	kubeconfig string // cluster-admin
 	admin      client.Client
 )
@@ -61,43 +53,26 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(tmp)
-	binDir, state = filepath.Join(tmp, "bin"), filepath.Join(tmp, "cluster")
-	for _, cmd := range []string{"manager", "koosim"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(binDir, cmd), "./cmd/"+cmd)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("building %s: %w\n%s", cmd, err, out)
-		}
+	binDir = filepath.Join(tmp, "bin")
+	if err := rig.Build(context.Background(), root, binDir, "manager", "koosim"); err != nil {
+		return 0, err
 	}
 	start := time.Now()
-	if out, err := cluster("start"); err != nil {
-		return 0, fmt.Errorf("starting the cluster: %w\n%s", err, out)
-	}
-	fmt.Fprintf(os.Stderr, "e2e: cluster up in %s\n", time.Since(start).Round(100*time.Millisecond))
-	defer func() {
-		if out, err := cluster("stop"); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: stopping the cluster: %v\n%s", err, out)
-		}
-	}()
-	kubeconfig = filepath.Join(state, "admin.kubeconfig")
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	c, err := rig.StartCluster(context.Background(), rig.ClusterConfig{
+		Root: root, Assets: assets, State: filepath.Join(tmp, "cluster"),
+		EtcdPort: 32379, APIPort: 36443, KCMPort: 30257, SchedulerPort: 30259, Nodes: 2,
+	})
 	if err != nil {
 		return 0, err
 	}
-	s := scheme.New()
-	if err := apiextensionsv1.AddToScheme(s); err != nil {
-		return 0, err
-	}
-	if admin, err = client.New(cfg, client.Options{Scheme: s}); err != nil {
-		return 0, err
-	}
+	fmt.Fprintf(os.Stderr, "e2e: cluster up in %s\n", time.Since(start).Round(100*time.Millisecond))
+	defer func() {
+		if err := c.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		}
+	}()
+	kubeconfig, admin = c.Kubeconfig("admin"), c.Admin
 	return m.Run(), nil
-}
-
-func cluster(verb string) ([]byte, error) {
-	cmd := exec.Command(filepath.Join(root, "hack", "cluster.sh"), verb)
-	cmd.Env = append(os.Environ(), append(clusterPorts, "STATE="+state, "BIN="+assets, "NODES=2", "RESET=1")...)
-	return cmd.CombinedOutput()
 }
 
 // kubectl runs the control plane's kubectl as cluster-admin in the repository root.
@@ -123,25 +98,12 @@ func tool(t *testing.T, bin string, args ...string) string {
 	return out.String()
 }
 
-// freePort returns a loopback address nothing listens on.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // keys writes a keys folder as the Secret mounts it, and returns it.
 func keys(t *testing.T, values map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, v := range values {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	if err := rig.WriteKeys(dir, values); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -165,73 +127,24 @@ func impersonating(t *testing.T, namespace, serviceAccount string) string {
 	return path
 }
 
-// operatorProcess is the manager binary running out of cluster.
-type operatorProcess struct {
-	cmd         *exec.Cmd
-	log         *bytes.Buffer
-	marketplace string        // base URL of the marketplace endpoint
-	done        chan struct{} // closed when the process exited; err holds why
-	err         error
-}
-
 // startOperator runs the manager with the given kubeconfig and keys, its Query Order calls
 // going to openAPIURL, and stops it when the test ends.
-func startOperator(t *testing.T, kc, keysDir, openAPIURL, leaseNamespace string) *operatorProcess {
+func startOperator(t *testing.T, kc, keysDir, openAPIURL, leaseNamespace string) *rig.Operator {
 	t.Helper()
-	addr, probe := freePort(t), freePort(t)
-	log := &bytes.Buffer{}
-	cmd := exec.Command(filepath.Join(binDir, "manager"),
-		"--kubeconfig", kc,
-		"--marketplace-bind-address", addr, "--marketplace-keys-dir", keysDir,
-		"--koogallery-api-url", openAPIURL,
-		"--health-probe-bind-address", probe, "--metrics-bind-address", "0",
-		"--leader-elect", "--leader-election-namespace", leaseNamespace,
-	)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	op, err := rig.StartOperator(ctx(t), rig.OperatorConfig{
+		Binary: filepath.Join(binDir, "manager"), Kubeconfig: kc, KeysDir: keysDir,
+		OpenAPIURL: openAPIURL, LeaseNamespace: leaseNamespace,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	p := &operatorProcess{cmd: cmd, log: log, marketplace: "http://" + addr, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		p.stop()
+		op.Stop()
 		if t.Failed() {
-			t.Logf("operator log:\n%s", tail(log.String(), 60))
+			t.Logf("operator log:\n%s", op.Tail(60))
 		}
 	})
-	waitHTTP(t, "http://"+probe+"/readyz", p)
-	return p
-}
-
-// stop interrupts the operator and waits until it has shut down.
-func (p *operatorProcess) stop() {
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func waitHTTP(t *testing.T, url string, p *operatorProcess) {
-	t.Helper()
-	NewWithT(t).Eventually(func() error {
-		select {
-		case <-p.done:
-			return StopTrying(fmt.Sprintf("the operator exited: %v\n%s", p.err, tail(p.log.String(), 40)))
-		default:
-		}
-		return exec.Command("curl", "-fs", url).Run()
-	}).WithTimeout(60*time.Second).WithPolling(200*time.Millisecond).Should(Succeed(), "the operator was not ready:\n%s", tail(p.log.String(), 40))
-}
-
-func tail(s string, lines int) string {
-	l := strings.Split(s, "\n")
-	if len(l) > lines {
-		l = l[len(l)-lines:]
-	}
-	return strings.Join(l, "\n")
+	return op
 }
 
 // openAPI serves Query Order in the test process, as KooGallery would.

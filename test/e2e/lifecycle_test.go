@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
@@ -70,18 +71,18 @@ func TestInstallWithKustomize(t *testing.T) {
 	// Uninstall as the README says: instances first (their finalizers release the tenants,
 	// which needs the operator), then the operator.
 	kubectl(t, "delete", "mpi", "--all", "--wait=true", "--timeout=120s")
-	op.stop()
+	op.Stop()
 	kubectl(t, "delete", "-k", "config/default", "--wait=true", "--timeout=120s")
 	expectNothingLeft(t)
 	t.Logf("kustomize install, lifecycle and uninstall took %s", time.Since(start).Round(100*time.Millisecond))
 }
 
 // operate runs the README's "Operating instances with kubectl" commands as written there.
-func operate(t *testing.T, koo *simulator.OpenAPIServer, op *operatorProcess) {
+func operate(t *testing.T, koo *simulator.OpenAPIServer, op *rig.Operator) {
 	t.Helper()
 	g := NewWithT(t)
 	registerOrder(koo, "OPSORDER0001", "OFFI000000000000001", "demo-basic-monthly")
-	sim, err := simulator.New(simulator.Config{ProductionURL: op.marketplace + "/saasproduce", BasicKey: []byte(testBasicKey),
+	sim, err := simulator.New(simulator.Config{ProductionURL: op.MarketplaceURL + "/saasproduce", BasicKey: []byte(testBasicKey),
 		PollInterval: 200 * time.Millisecond, PollTimeout: 90 * time.Second})
 	g.Expect(err).NotTo(HaveOccurred())
 	created, err := sim.NewInstance(ctx(t), koogallery.NewInstanceRequest{OrderID: "OPSORDER0001", OrderLineID: "OPSORDER0001-000001",
@@ -136,7 +137,7 @@ func TestInstallWithHelm(t *testing.T) {
 
 	kubectl(t, "delete", "mpi", "--all", "--wait=true", "--timeout=120s")
 	kubectl(t, "delete", "mpp", "--all", "--wait=true")
-	op.stop()
+	op.Stop()
 	helm(t, "uninstall", helmRelease, "--namespace", installNamespace, "--wait", "--timeout", "120s")
 	// Helm never deletes the CRDs it installed from crds/: that is the documented last step.
 	kubectl(t, "delete", "crd", "marketplaceinstances.saas.marketplace.dev", "marketplaceplans.saas.marketplace.dev", "--wait=true")
@@ -168,14 +169,14 @@ func expectLeastPrivilege(t *testing.T, sa string) {
 // callbacks, checking the real cluster after each step: Pods really become Ready (kwok),
 // freeze removes them, unfreeze brings them back, release removes the namespace (the real
 // garbage collector and namespace controller run here).
-func lifecycle(t *testing.T, koo *simulator.OpenAPIServer, op *operatorProcess, prefix string) {
+func lifecycle(t *testing.T, koo *simulator.OpenAPIServer, op *rig.Operator, prefix string) {
 	t.Helper()
 	g := NewWithT(t)
 	c := ctx(t)
 	orderID, upgradeID := prefix+"ORDER0001", prefix+"CHANGE0001"
 	registerOrder(koo, orderID, "OFFI000000000000001", "demo-basic-monthly")
 	registerOrder(koo, upgradeID, "OFFI000000000000003", "demo-pro-monthly")
-	sim, err := simulator.New(simulator.Config{ProductionURL: op.marketplace + "/saasproduce", BasicKey: []byte(testBasicKey),
+	sim, err := simulator.New(simulator.Config{ProductionURL: op.MarketplaceURL + "/saasproduce", BasicKey: []byte(testBasicKey),
 		KitKey: []byte("e2e-kit-key-0123456789"), PollInterval: 200 * time.Millisecond, PollTimeout: 90 * time.Second,
 		RetrySchedule: []time.Duration{time.Second, 2 * time.Second}})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -1,0 +1,124 @@
+//go:build bench
+
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+)
+
+func TestBench(t *testing.T) {
+	b := setup(t)
+	s := b.settings
+	rep := &report{Settings: s}
+	// Written however the run ends, so a run cut short still leaves what it measured.
+	defer b.write(rep)
+	rep.Memory = append(rep.Memory, memoryRow{Instances: 0, RSS: b.rss(), When: "ready, nothing to do"})
+	rep.Ceiling = b.ceiling(s.ceiling)
+	t.Logf("raw write ceiling %.0f/s", rep.Ceiling.PerSecond)
+
+	// The unaudited runs, the first one profiled.
+	var names []string
+	for i, n := range s.provision[:len(s.provision)-1] {
+		prefix := "PROV" + string(rune('A'+i))
+		done := make(chan string, 1)
+		if i == 0 {
+			go func() { done <- b.profile("profile", "cpu-provision.pprof", 15) }()
+		}
+		p := b.provision(prefix, n, false, rep.Ceiling)
+		t.Logf("provisioned %d in %s", n, p.Total)
+		rep.Provision = append(rep.Provision, p)
+		if i == 0 {
+			rep.Profiles = append(rep.Profiles, "CPU profile during the first provisioning run:\n"+top(<-done, 25, "-cum"))
+			names = loadNames(prefix, n)
+			rep.Memory = append(rep.Memory, memoryRow{Instances: b.instanceCount(), RSS: b.rss(), When: "after provisioning them"})
+		}
+	}
+
+	// The audited run: the API server logs every write while it lasts.
+	b.apiServerAudit(b.auditOn)
+	last := s.provision[len(s.provision)-1]
+	rep.Provision = append(rep.Provision, b.provision("AUDIT", last, true, rep.Ceiling))
+	audit, err := analyzeAudit(b.cluster.AuditLog(), "marketplace-operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Audit = audit
+	b.apiServerAudit("")
+
+	queryIDs := b.instanceIDs(names[:min(100, len(names))])
+	statusIDs := b.instanceIDs(names[len(names)-min(100, len(names)/2):])
+	rep.Latency = b.latency(queryIDs, statusIDs)
+
+	// Grow to the memory run's size and let every instance become Ready.
+	b.fill(s.instances)
+	all := b.allNames()
+	b.awaitReady(all, 20*time.Minute)
+	rep.Memory = append(rep.Memory, memoryRow{Instances: len(all), RSS: b.rss(), When: "all Ready, after the latency runs"})
+	heap := b.profile("heap", "heap.pprof", 0)
+	rep.Profiles = append(rep.Profiles, "Heap in use with every instance Ready:\n"+top(heap, 15, "-sample_index=inuse_space"))
+
+	rep.Startup = b.restart(queryIDs[0])
+	rep.Startup.Instances = len(all)
+	rep.Memory = append(rep.Memory, memoryRow{Instances: len(all), RSS: rep.Startup.RSS, When: "restarted, initial reconcile done"})
+	rep.Startup.QuietWindow = 20 * time.Second
+	rep.Startup.QuietWrites = b.quiet(rep.Startup.QuietWindow)
+
+	// Not timings: what must hold whatever the machine.
+	g := NewWithT(t)
+	g.Expect(audit.Unchanged).To(BeZero(), "writes that changed nothing: %v", audit.UnchangedK)
+	g.Expect(rep.Startup.ResyncWrites).To(BeZero(), "the initial reconcile of Ready instances wrote")
+	g.Expect(rep.Startup.QuietWrites).To(BeZero(), "writes while nothing changed")
+	for _, l := range rep.Latency {
+		g.Expect(l.Result.Failed).To(BeZero(), "%s at %d/s: %v", l.Call, l.Rate, l.Result.Codes)
+	}
+}
+
+func (b *bench) write(rep *report) {
+	md := rep.markdown()
+	out := envOr("BENCH_OUT", filepath.Join(b.root, ".bench", "results.md"))
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+		b.t.Error(err)
+	}
+	os.Stdout.WriteString("\n" + md + "\nwritten to " + out + "\n")
+}
+
+func (b *bench) rss() int64 {
+	rss, err := b.op.RSS()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return rss
+}
+
+// apiServerAudit restarts the API server with the audit policy (or none); the operator and
+// the readiness watch reconnect on their own, as they would after any API server restart.
+func (b *bench) apiServerAudit(policy string) {
+	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Minute)
+	defer cancel()
+	if err := b.cluster.Down(ctx, "kube-apiserver"); err != nil {
+		b.t.Fatal(err)
+	}
+	b.cluster.SetAuditPolicy(policy)
+	if err := b.cluster.Up(ctx, "kube-apiserver"); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := b.op.WaitReady(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *bench) allNames() []string {
+	b.ready.mu.Lock()
+	defer b.ready.mu.Unlock()
+	names := make([]string, 0, len(b.ready.seen))
+	for n := range b.ready.seen {
+		names = append(names, n)
+	}
+	return names
+}

@@ -1,0 +1,363 @@
+//go:build bench
+
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/koogallery"
+	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
+)
+
+// ceiling measures the API server's raw write ceiling in this run: one client with no rate
+// limit creating small ConfigMaps from many goroutines as fast as it can.
+func (b *bench) ceiling(n int) ceilingResult {
+	rc, err := b.cluster.RESTConfig("admin")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	rc.QPS, rc.Burst = -1, 0 // no client-side limit: the server is what is measured
+	c, err := client.New(rc, client.Options{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-ceiling"}}
+	if err := c.Create(b.ctx, ns); err != nil {
+		b.t.Fatal(err)
+	}
+	const workers = 32
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm-" + strconv.FormatInt(i, 10), Namespace: ns.Name},
+					Data: map[string]string{"k": "v"}}
+				if err := c.Create(b.ctx, cm); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		b.t.Fatalf("raw writes: %v", err)
+	}
+	return ceilingResult{Writes: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds()}
+}
+
+// provision sends n newInstance callbacks as fast as koosim load sends them and waits until
+// every instance is Ready.
+func (b *bench) provision(prefix string, n int, audited bool, ceil ceilingResult) provisionResult {
+	b.registerOrders(prefix, n)
+	names := loadNames(prefix, n)
+	before := b.metrics()
+	start := time.Now()
+	load := b.koosim("--count", strconv.Itoa(n), "--concurrency", "16", "--order-prefix", prefix)
+	if load.Failed > 0 {
+		b.t.Fatalf("%d of %d newInstance calls failed: %v", load.Failed, n, load.Codes)
+	}
+	times := b.awaitReady(names, 2*time.Minute+time.Duration(n)*300*time.Millisecond)
+	after := b.metrics()
+	r := provisionResult{Orders: n, Audited: audited, Load: load}
+	var last time.Time
+	lat := make([]time.Duration, len(times))
+	for i, at := range times {
+		lat[i] = at.Sub(start)
+		if at.After(last) {
+			last = at
+		}
+	}
+	r.Total = last.Sub(start)
+	r.PerSecond = float64(n) / r.Total.Seconds()
+	r.Writes = writes(after) - writes(before)
+	r.Reconciles = reconciles(after) - reconciles(before)
+	r.WriteRate = r.Writes / r.Total.Seconds()
+	r.CeilingRatio = r.WriteRate / ceil.PerSecond
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	r.ReadyP50, r.ReadyP99 = lat[len(lat)/2], lat[(len(lat)-1)*99/100]
+	return r
+}
+
+func reconciles(m map[string]float64) float64 {
+	return sumOf(m, "controller_runtime_reconcile_total", `controller="marketplaceinstance"`)
+}
+
+func sumOf(m map[string]float64, metric string, labels ...string) float64 {
+	var n float64
+	for k, v := range m {
+		if strings.HasPrefix(k, metric+"{") && containsAll(k, labels) {
+			n += v
+		}
+	}
+	return n
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// koosim runs `koosim load` against the operator and returns its result.
+func (b *bench) koosim(args ...string) *simulator.LoadResult {
+	cmd := exec.CommandContext(b.ctx, filepath.Join(b.bin, "koosim"), append([]string{"load",
+		"--url", b.op.MarketplaceURL + "/saasproduce", "--json"}, args...)...)
+	cmd.Env = append(os.Environ(), "KOOSIM_KEY="+b.keys["basic"])
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		b.t.Fatalf("koosim load %v: %v\n%s", args, err, stderr.String())
+	}
+	var res simulator.LoadResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		b.t.Fatalf("koosim load output: %v\n%s", err, stdout.String())
+	}
+	return &res
+}
+
+// bare creates the same MarketplaceInstance objects the webhook creates, at the same rate,
+// with a plain client: the floor the webhook's latency is compared with.
+func (b *bench) bare(prefix string, n int, rate float64) *simulator.LoadResult {
+	b.registerOrders(prefix, n)
+	rc, err := b.cluster.RESTConfig("admin")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	rc.QPS, rc.Burst = -1, 0
+	c, err := client.New(rc, client.Options{Scheme: b.cluster.Admin.Scheme()})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		lat   []time.Duration
+		codes = map[string]int{}
+		wg    sync.WaitGroup
+	)
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	sem := make(chan struct{}, 32)
+	start := time.Now()
+	for i := range n {
+		<-tick.C
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			order := simulator.LoadOrderID(prefix, i)
+			inst := &saasv1alpha1.MarketplaceInstance{
+				ObjectMeta: metav1.ObjectMeta{Name: instanceName(order)},
+				Spec: saasv1alpha1.MarketplaceInstanceSpec{InstanceID: fmt.Sprintf("%s-bare-%d", strings.ToLower(prefix), i),
+					Order: saasv1alpha1.OrderReference{OrderID: order, OrderLineID: simulator.MockLineID(order)},
+					State: saasv1alpha1.StateActive},
+			}
+			t0 := time.Now()
+			err := c.Create(b.ctx, inst)
+			d := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			lat = append(lat, d)
+			if err != nil {
+				codes["error"]++
+				return
+			}
+			codes["created"]++
+		}()
+	}
+	wg.Wait()
+	return summarize(lat, codes, time.Since(start))
+}
+
+func summarize(lat []time.Duration, codes map[string]int, elapsed time.Duration) *simulator.LoadResult {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
+	r := &simulator.LoadResult{Sent: len(lat), Codes: codes, Elapsed: elapsed, PerSecond: float64(len(lat)) / elapsed.Seconds(),
+		P50: pct(0.5), P90: pct(0.9), P95: pct(0.95), P99: pct(0.99), Max: lat[len(lat)-1]}
+	r.Succeeded = codes["created"]
+	r.Failed = r.Sent - r.Succeeded
+	return r
+}
+
+// latency runs each kind of callback at each rate, and the bare create beside newInstance.
+func (b *bench) latency(queryIDs []string, statusIDs []string) []latencyResult {
+	var rows []latencyResult
+	for _, rate := range b.settings.rates {
+		n := rate * b.settings.seconds
+		r := strconv.Itoa(rate)
+		common := []string{"--rate", r, "--count", strconv.Itoa(n), "--concurrency", "32"}
+		prefix := "LATN" + r
+		b.registerOrders(prefix, n)
+		rows = append(rows,
+			latencyResult{Call: "newInstance", Rate: rate, Result: b.koosim(append(common, "--order-prefix", prefix)...)},
+			latencyResult{Call: "bare create (client)", Rate: rate, Result: b.bare("LATB"+r, n, float64(rate))},
+			latencyResult{Call: "queryInstance, 1 ID", Rate: rate, Result: b.koosim(append(common,
+				"--activity", koogallery.ActivityQueryInstance, "--instance-id", queryIDs[0])...)},
+			latencyResult{Call: "queryInstance, 100 IDs", Rate: rate, Result: b.koosim(append(common,
+				"--activity", koogallery.ActivityQueryInstance, "--instance-id", strings.Join(queryIDs, ","))...)},
+			latencyResult{Call: "updateInstanceStatus", Rate: rate, Result: b.koosim(append(common,
+				"--activity", koogallery.ActivityUpdateInstanceStatus, "--instance-id", strings.Join(statusIDs, ","))...)},
+		)
+	}
+	return rows
+}
+
+// instanceIDs are the marketplace instance IDs of the named instances.
+func (b *bench) instanceIDs(names []string) []string {
+	ids := make([]string, 0, len(names))
+	for _, n := range names {
+		var inst saasv1alpha1.MarketplaceInstance
+		if err := b.cluster.Admin.Get(b.ctx, client.ObjectKey{Name: n}, &inst); err != nil {
+			b.t.Fatal(err)
+		}
+		ids = append(ids, inst.Spec.InstanceID)
+	}
+	return ids
+}
+
+// fill creates instances with a plain client until total exist, and returns their names.
+func (b *bench) fill(total int) []string {
+	var list saasv1alpha1.MarketplaceInstanceList
+	if err := b.cluster.Admin.List(b.ctx, &list); err != nil {
+		b.t.Fatal(err)
+	}
+	missing := total - len(list.Items)
+	if missing <= 0 {
+		return nil
+	}
+	b.bare("FILL", missing, 400)
+	return loadNames("FILL", missing)
+}
+
+// restart stops the operator, starts it again and measures how long it takes until it serves
+// callbacks (a queryInstance answered 000000) and until its initial reconcile of every
+// instance has drained, and how many writes that resync made.
+func (b *bench) restart(queryID string) startupResult {
+	b.op.Stop()
+	if err := b.op.Launch(); err != nil {
+		b.t.Fatal(err)
+	}
+	start := b.op.Started()
+	var r startupResult
+	sim, err := simulator.New(simulator.Config{ProductionURL: b.op.MarketplaceURL + "/saasproduce", BasicKey: []byte(b.keys["basic"])})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	g := NewWithT(b.t)
+	g.Eventually(func() string {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		defer cancel()
+		reply, err := sim.QueryInstance(ctx, koogallery.TestFlag(""), queryID)
+		if err != nil {
+			return err.Error()
+		}
+		return reply.ResultCode
+	}).WithTimeout(5*time.Minute).WithPolling(20*time.Millisecond).Should(Equal(koogallery.ResultSuccess),
+		func() string { return "the operator did not serve callbacks after a restart:\n" + b.op.Tail(30) })
+	r.Serving = time.Since(start)
+	if err := b.op.WaitReady(b.ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	// The resync is over when every instance was reconciled once and the queue is empty.
+	instances := float64(b.instanceCount())
+	var m map[string]float64
+	g.Eventually(func() bool {
+		m = b.metrics()
+		return sumOf(m, "workqueue_depth", `name="marketplaceinstance"`) == 0 && reconciles(m) >= instances
+	}).WithTimeout(10*time.Minute).WithPolling(250*time.Millisecond).Should(BeTrue(),
+		func() string { return "the initial reconcile did not drain:\n" + b.op.Tail(30) })
+	r.Resynced = time.Since(start)
+	r.ResyncWrites = writes(m)
+	r.Reconciles = reconciles(m)
+	rss, err := b.op.RSS()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	r.RSS = rss
+	return r
+}
+
+func (b *bench) instanceCount() int {
+	var list metav1.PartialObjectMetadataList
+	list.SetGroupVersionKind(saasv1alpha1.GroupVersion.WithKind("MarketplaceInstanceList"))
+	if err := b.cluster.Admin.List(b.ctx, &list); err != nil {
+		b.t.Fatal(err)
+	}
+	return len(list.Items)
+}
+
+// quiet measures the operator's writes over a window in which nothing asks for a change.
+func (b *bench) quiet(window time.Duration) float64 {
+	before := writes(b.metrics())
+	select {
+	case <-time.After(window):
+	case <-b.ctx.Done():
+	}
+	return writes(b.metrics()) - before
+}
+
+// profile fetches a pprof profile into the results folder.
+func (b *bench) profile(kind, name string, seconds int) string {
+	url := fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", b.op.PprofURL, kind, seconds)
+	if seconds == 0 {
+		url = fmt.Sprintf("%s/debug/pprof/%s?gc=1", b.op.PprofURL, kind)
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(b.out, name)
+	f, err := os.Create(path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.t.Fatal(err)
+	}
+	return path
+}
+
+// top is `go tool pprof -top` of a profile, trimmed to its first lines.
+func top(path string, lines int, extra ...string) string {
+	out, err := exec.Command("go", append(append([]string{"tool", "pprof", "-top"}, extra...), path)...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("pprof: %v", err)
+	}
+	l := strings.Split(string(out), "\n")
+	if len(l) > lines {
+		l = l[:lines]
+	}
+	return strings.Join(l, "\n")
+}

@@ -1,0 +1,169 @@
+//go:build bench
+
+package bench
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
+)
+
+type ceilingResult struct {
+	Writes    int
+	Elapsed   time.Duration
+	PerSecond float64
+}
+
+type provisionResult struct {
+	Orders, CPUs       int
+	Audited            bool
+	Load               *simulator.LoadResult
+	Total              time.Duration
+	PerSecond          float64
+	Writes, Reconciles float64
+	WriteRate          float64
+	CeilingRatio       float64
+	ReadyP50, ReadyP99 time.Duration
+}
+
+type latencyResult struct {
+	Call   string
+	Rate   int
+	Result *simulator.LoadResult
+}
+
+type memoryRow struct {
+	Instances int
+	RSS       int64
+	When      string
+}
+
+type startupResult struct {
+	Instances         int
+	Serving, Resynced time.Duration
+	ResyncWrites      float64
+	Reconciles        float64
+	RSS               int64
+	QuietWindow       time.Duration
+	QuietWrites       float64
+}
+
+type report struct {
+	Settings  settings
+	Ceiling   ceilingResult
+	Provision []provisionResult
+	Audit     writeAudit
+	Latency   []latencyResult
+	Memory    []memoryRow
+	Startup   startupResult
+	Profiles  []string
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+func codes(c map[string]int) string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s×%d", k, c[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	w("# marketplace-operator benchmark")
+	w("")
+	w("%s · %s/%s · %d CPUs · Go %s · manager args: %q", time.Now().UTC().Format("2006-01-02 15:04 MST"),
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), strings.Join(r.Settings.operatorArgs, " "))
+	w("")
+	w("## Callback latency (`koosim load` → operator → local control plane)")
+	w("")
+	w("| call | target/s | calls | achieved/s | p50 | p95 | p99 | max | answers |")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, l := range r.Latency {
+		res := l.Result
+		w("| %s | %d | %d | %.0f | %s | %s | %s | %s | %s |", l.Call, l.Rate, res.Sent, res.PerSecond,
+			ms(res.P50), ms(res.P95), ms(res.P99), ms(res.Max), codes(res.Codes))
+	}
+	w("")
+	for _, rate := range r.Settings.rates {
+		webhook, bare := r.find("newInstance", rate), r.find("bare create (client)", rate)
+		if webhook != nil && bare != nil {
+			w("- newInstance / bare create at %d/s: p50 %.2f×, p99 %.2f×", rate,
+				float64(webhook.P50)/float64(bare.P50), float64(webhook.P99)/float64(bare.P99))
+		}
+	}
+	w("")
+	w("## Provisioning (first callback → every instance Ready, kwok Pods Running)")
+	w("")
+	w("Raw write ceiling of the API server in this run: %.0f writes/s (%d ConfigMaps, 32 goroutines, no client limit).", r.Ceiling.PerSecond, r.Ceiling.Writes)
+	w("")
+	w("| orders | total | instances/s | Ready p50 | Ready p99 | API writes/instance | reconciles/instance | operator writes/s | of ceiling |")
+	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, p := range r.Provision {
+		note := ""
+		if p.Audited {
+			note = " (audited)"
+		}
+		w("| %d%s | %s | %.1f | %s | %s | %.1f | %.1f | %.0f | %.0f %% |", p.Orders, note, p.Total.Round(100*time.Millisecond),
+			p.PerSecond, p.ReadyP50.Round(100*time.Millisecond), p.ReadyP99.Round(100*time.Millisecond),
+			p.Writes/float64(p.Orders), p.Reconciles/float64(p.Orders), p.WriteRate, 100*p.CeilingRatio)
+	}
+	w("")
+	a := r.Audit
+	w("Audited run, from the API server's audit log: %d operator writes, %d that changed nothing, refused: %v.", a.Writes, a.Unchanged, a.Failed)
+	w("")
+	w("| operator write | count |")
+	w("|---|---:|")
+	kinds := make([]string, 0, len(a.ByKind))
+	for k := range a.ByKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		w("| %s | %d |", k, a.ByKind[k])
+	}
+	if a.Unchanged > 0 {
+		w("")
+		w("Writes that changed nothing: %v", a.UnchangedK)
+	}
+	w("")
+	w("## Memory and start-up")
+	w("")
+	w("| instances | manager RSS | when |")
+	w("|---:|---:|---|")
+	for _, m := range r.Memory {
+		w("| %d | %s | %s |", m.Instances, mib(m.RSS), m.When)
+	}
+	s := r.Startup
+	w("")
+	w("- Restart with %d instances: serving callbacks after %s; initial reconcile of every instance done after %s (%.0f reconciles, %.0f writes).",
+		s.Instances, s.Serving.Round(10*time.Millisecond), s.Resynced.Round(100*time.Millisecond), s.Reconciles, s.ResyncWrites)
+	w("- Writes in a %s quiet window with %d Ready instances: %.0f.", s.QuietWindow, s.Instances, s.QuietWrites)
+	for _, p := range r.Profiles {
+		w("")
+		w("```")
+		w("%s", p)
+		w("```")
+	}
+	return b.String()
+}
+
+func (r *report) find(call string, rate int) *simulator.LoadResult {
+	for _, l := range r.Latency {
+		if l.Call == call && l.Rate == rate {
+			return l.Result
+		}
+	}
+	return nil
+}
