@@ -276,6 +276,29 @@ func TestConcurrentCallsAllRecorded(t *testing.T) {
 	g.Expect(cur.Annotations[webhook.AnnotationLastCallPrefix+"state"]).To(Equal(koogallery.Timestamp(base.Add((n - 1) * time.Millisecond))))
 }
 
+// The history keeps the newest MaxHistory calls, appended one by one by patches that never
+// rewrite the whole list.
+func TestHistoryBounded(t *testing.T) {
+	g := NewWithT(t)
+	inst, _ := createReady(t, basicProduct, basicSKU)
+	base := time.Now()
+	const n = saasv1alpha1.MaxHistory + 3
+	for i := range n {
+		status := koogallery.StatusFreeze
+		if i%2 == 1 {
+			status = koogallery.StatusUnfreeze
+		}
+		var r koogallery.Reply
+		sendAt(g, &koogallery.UpdateInstanceStatusRequest{InstanceID: inst.Spec.InstanceID, Status: status},
+			base.Add(time.Duration(i)*time.Millisecond), &r)
+		g.Expect(r.ResultCode).To(Equal(koogallery.ResultSuccess))
+	}
+	h := getInstance(g, inst.Name).Status.History
+	g.Expect(h).To(HaveLen(saasv1alpha1.MaxHistory))
+	g.Expect(h[len(h)-1].RequestTimestamp).To(Equal(base.Add((n - 1) * time.Millisecond).UnixMilli()))
+	g.Expect(h[len(h)-1].Activity).To(Equal(koogallery.ActivityUpdateInstanceStatus))
+}
+
 // Debug calls (testFlag=1) are verified and answered truthfully but create nothing: a whole
 // debug lifecycle against the MOCK orders, as KooGallery's daily dial-test runs it.
 func TestDebugCallsCreateNothing(t *testing.T) {

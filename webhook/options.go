@@ -25,6 +25,10 @@ const (
 	DefaultReadTimeout     = 10 * time.Second
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultShutdownTimeout = 20 * time.Second
+	// DefaultKubeAPIQPS and DefaultKubeAPIBurst allow a few writes per callback at the
+	// marketplace's peak rates without throttling.
+	DefaultKubeAPIQPS   = 200
+	DefaultKubeAPIBurst = 400
 	// DefaultDebugFrontEndURL is the frontEndUrl answered for debug instances: the reserved
 	// .invalid domain says plainly that nothing was provisioned behind it.
 	DefaultDebugFrontEndURL = "https://debug-instance.invalid/"
@@ -61,6 +65,11 @@ type Options struct {
 	ReadTimeout, WriteTimeout time.Duration
 	// ShutdownTimeout bounds how long in-flight calls may finish once the manager stops.
 	ShutdownTimeout time.Duration
+	// KubeAPIQPS and KubeAPIBurst are the client-side rate limit of the endpoint's own
+	// Kubernetes client. It is separate from the reconcilers' so that a provisioning backlog
+	// never queues a callback behind it (--marketplace-kube-api-qps, --marketplace-kube-api-burst).
+	KubeAPIQPS   float64
+	KubeAPIBurst int
 	// DebugFrontEndURL is the frontEndUrl of debug instances in queryInstance replies.
 	DebugFrontEndURL string
 	// Clock returns now; time.Now when nil. Tests move it.
@@ -86,6 +95,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&o.MaxBodyBytes, "marketplace-max-body-bytes", DefaultMaxBodyBytes, "Largest basic request body accepted.")
 	fs.Int64Var(&o.MaxKitBodyBytes, "marketplace-max-kit-body-bytes", DefaultMaxKitBodyBytes, "Largest kit sync request body accepted.")
 	fs.DurationVar(&o.TimestampWindow, "marketplace-timestamp-window", koogallery.DefaultWindow, "How far a request's signed timestamp may be from now.")
+	fs.Float64Var(&o.KubeAPIQPS, "marketplace-kube-api-qps", DefaultKubeAPIQPS, "Client-side rate limit of the marketplace endpoint's Kubernetes API requests per second (apart from the reconcilers').")
+	fs.IntVar(&o.KubeAPIBurst, "marketplace-kube-api-burst", DefaultKubeAPIBurst, "Client-side burst of the marketplace endpoint's Kubernetes API requests.")
 }
 
 func (o *Options) setDefaults() {
@@ -99,6 +110,8 @@ func (o *Options) setDefaults() {
 	setDefault(&o.ReadTimeout, DefaultReadTimeout)
 	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&o.ShutdownTimeout, DefaultShutdownTimeout)
+	setDefault(&o.KubeAPIQPS, DefaultKubeAPIQPS)
+	setDefault(&o.KubeAPIBurst, DefaultKubeAPIBurst)
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}

@@ -89,9 +89,10 @@ var errConflicts = errors.New("the instance kept changing; giving up for this ca
 var errGone = errors.New("instance no longer exists")
 
 // apply runs mutate against inst and writes the result: the spec change and the ordering
-// annotations in one merge patch with optimistic lock, so the ordering check and the change it
-// guards are atomic across replicas (a concurrent writer makes the patch fail, and the call is
-// decided again on a fresh read). Then the call goes into status.history.
+// annotations in one patch that tests the ordering annotations as read (changePatch), so the
+// ordering check and the change it guards are atomic across replicas (a concurrent call makes the
+// patch fail, and this one is decided again on a fresh read). Then the call goes into
+// status.history.
 func (s *Server) apply(ctx context.Context, c *call, inst *saasv1alpha1.MarketplaceInstance, op saasv1alpha1.Operation, mutate mutation) error {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if attempt > 0 {
@@ -110,8 +111,12 @@ func (s *Server) apply(ctx context.Context, c *call, inst *saasv1alpha1.Marketpl
 			return s.record(ctx, c, inst, op)
 		}
 		if !equality.Semantic.DeepEqual(inst.Spec, next.Spec) || !equality.Semantic.DeepEqual(inst.Annotations, next.Annotations) {
-			err := s.client.Patch(ctx, next, client.MergeFromWithOptions(inst, client.MergeFromWithOptimisticLock{}))
-			if apierrors.IsConflict(err) {
+			patch, err := changePatch(inst, next)
+			if err != nil {
+				return err
+			}
+			err = s.client.Patch(ctx, next, patch)
+			if isTestFailed(err) {
 				continue
 			}
 			if err != nil {
@@ -123,9 +128,9 @@ func (s *Server) apply(ctx context.Context, c *call, inst *saasv1alpha1.Marketpl
 	return errConflicts
 }
 
-// record appends op to the instance's history by a status merge patch with optimistic lock: the
-// history is an atomic list, so two replicas appending at once must not overwrite each other. The
-// reconciler's status patches never carry history, so they cannot drop an entry either.
+// record appends op to the instance's history (historyPatch): two replicas appending at once
+// both land. The reconciler's status patches never carry history, so they cannot drop an entry
+// either. A call already in the history is not added again (see inHistory).
 func (s *Server) record(ctx context.Context, c *call, inst *saasv1alpha1.MarketplaceInstance, op saasv1alpha1.Operation) error {
 	op.Time = metav1.NewTime(c.now)
 	op.RequestTimestamp = c.ts
@@ -140,20 +145,39 @@ func (s *Server) record(ctx context.Context, c *call, inst *saasv1alpha1.Marketp
 				return err
 			}
 		}
-		next := inst.DeepCopy()
-		next.Status.History = appendHistory(next.Status.History, op)
-		err := s.client.Status().Patch(ctx, next, client.MergeFromWithOptions(inst, client.MergeFromWithOptimisticLock{}))
+		if inHistory(inst.Status.History, op) {
+			return nil
+		}
+		patch, err := historyPatch(inst, op)
+		if err != nil {
+			return err
+		}
+		err = s.client.Status().Patch(ctx, inst.DeepCopy(), patch)
 		switch {
 		case err == nil:
 			return nil
 		case apierrors.IsNotFound(err):
 			// Released meanwhile: there is no history left to write to.
 			return nil
-		case !apierrors.IsConflict(err):
+		case !apierrors.IsInvalid(err):
 			return fmt.Errorf("recording history of instance %s: %w", inst.Name, err)
 		}
 	}
 	return errConflicts
+}
+
+// inHistory reports whether h holds the call op records. A call is known by its activity, its
+// signed timestamp and its order: KooGallery signs every call, each retry included, when it sends
+// it, so only the same signed request served twice matches. That happens when a request is
+// replayed to another replica, whose replay cache has not seen its nonce: the call changes nothing
+// the second time (the ordering above), and must not add a second entry either.
+func inHistory(h []saasv1alpha1.Operation, op saasv1alpha1.Operation) bool {
+	for i := range h {
+		if h[i].Activity == op.Activity && h[i].RequestTimestamp == op.RequestTimestamp && h[i].OrderID == op.OrderID {
+			return true
+		}
+	}
+	return false
 }
 
 // reread fetches the instance from the API server after a conflict (the cache may still hold the
@@ -180,15 +204,6 @@ func notFoundAsGone(err error) error {
 		return errGone
 	}
 	return err
-}
-
-// appendHistory appends op, dropping the oldest entries beyond MaxHistory.
-func appendHistory(h []saasv1alpha1.Operation, op saasv1alpha1.Operation) []saasv1alpha1.Operation {
-	h = append(h, op)
-	if n := len(h) - saasv1alpha1.MaxHistory; n > 0 {
-		h = append([]saasv1alpha1.Operation(nil), h[n:]...)
-	}
-	return h
 }
 
 func truncateRunes(s string, n int) string {

@@ -14,11 +14,14 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/marketplace-operator/marketplace-operator/internal/keys"
+	"github.com/marketplace-operator/marketplace-operator/internal/logging"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
 )
@@ -68,7 +71,30 @@ func NewServer(mgr manager.Manager, keyStore *keys.Store, orders openapi.OrderQu
 	if err := RegisterIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
-	return newServer(mgr.GetClient(), mgr.GetAPIReader(), keyStore, orders, mgr.GetLogger().WithName("marketplace-webhook"), opts)
+	opts.setDefaults()
+	c, reader, err := ownClient(mgr, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newServer(c, reader, keyStore, orders, mgr.GetLogger().WithName("marketplace-webhook"), opts)
+}
+
+// ownClient returns a client that reads through the manager's cache and writes, and a reader
+// of the API server, both under the endpoint's own rate limit: sharing the reconcilers' would
+// make a callback wait behind a provisioning backlog and KooGallery time out.
+func ownClient(mgr manager.Manager, opts Options) (client.Client, client.Reader, error) {
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(float32(opts.KubeAPIQPS), opts.KubeAPIBurst)
+	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the marketplace endpoint's client: %w", err)
+	}
+	cached, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		Cache: &client.CacheOptions{Reader: mgr.GetCache()}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the marketplace endpoint's client: %w", err)
+	}
+	return cached, direct, nil
 }
 
 // newServer wires a Server from its parts; the benchmark builds one on an in-memory client.
@@ -77,7 +103,9 @@ func newServer(c client.Client, reader client.Reader, ks KeySet, orders openapi.
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, client: c, reader: reader, keys: ks, orders: orders, log: log}
+	// The logger goes into every call's context, with which client-go would log the Secrets the
+	// call writes (kit client secrets) at V(8): cap it.
+	s := &Server{opts: opts, client: c, reader: reader, keys: ks, orders: orders, log: logging.CapVerbosity(log)}
 	s.verifier = koogallery.NewVerifier(koogallery.VerifierConfig{
 		BasicKeys: koogallery.KeyFunc(ks.Basic),
 		KitKeys:   koogallery.KeyFunc(ks.Kit),

@@ -3,6 +3,7 @@ package instance_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -89,6 +91,65 @@ func TestProvisionToReady(t *testing.T) {
 	writes := op.writes.Load()
 	forceReconcile(t, inst.Name)
 	NewWithT(t).Consistently(func() int64 { return op.writes.Load() }).WithTimeout(2 * time.Second).Should(Equal(writes))
+}
+
+// The webhook records each call in the status right after creating the instance, so the first
+// reconcile often reads a copy older than the stored object. Adding the finalizer must not fail
+// on that (a failed reconcile waits in the rate-limited retry queue), nor drop a finalizer
+// someone else holds.
+func TestFinalizerAddedFromAStaleRead(t *testing.T) {
+	ctx := context.Background()
+	created := sync.Map{} // name -> resourceVersion at creation, before the history write
+	startOperator(t, instance.Options{}, func(c client.Client) client.Client {
+		return staleReads{Client: c, versions: &created}
+	})
+	before := reconcileErrors(t)
+	const foreign = "example.com/hold"
+	var names []string
+	for range 3 {
+		inst := order(t, basicProduct, basicSKU, func(i *saasv1alpha1.MarketplaceInstance) {
+			i.Finalizers = []string{foreign}
+			i.Annotations = map[string]string{saasv1alpha1.AnnotationPaused: "true"}
+		})
+		create(t, inst)
+		created.Store(inst.Name, inst.ResourceVersion)
+		orig := inst.DeepCopy()
+		inst.Status.History = []saasv1alpha1.Operation{{Activity: "newInstance", Result: "000000", Time: metav1.Now()}}
+		if err := k8s.Status().Patch(ctx, inst, client.MergeFrom(orig)); err != nil {
+			t.Fatal(err)
+		}
+		orig = inst.DeepCopy()
+		delete(inst.Annotations, saasv1alpha1.AnnotationPaused)
+		if err := k8s.Patch(ctx, inst, client.MergeFrom(orig)); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, inst.Name)
+	}
+	for _, name := range names {
+		got := waitReady(t, name)
+		NewWithT(t).Expect(got.Finalizers).To(ConsistOf(foreign, saasv1alpha1.FinalizerRelease))
+	}
+	NewWithT(t).Expect(reconcileErrors(t)-before).To(BeZero(), "reconciles failed")
+}
+
+// staleReads answers the first read of each listed instance once it is unpaused with its
+// resourceVersion at creation, as a cache that has not yet seen the later writes does.
+type staleReads struct {
+	client.Client
+	versions *sync.Map
+}
+
+func (s staleReads) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := s.Client.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	if _, paused := obj.GetAnnotations()[saasv1alpha1.AnnotationPaused]; paused {
+		return nil
+	}
+	if rv, ok := s.versions.LoadAndDelete(key.Name); ok {
+		obj.SetResourceVersion(rv.(string))
+	}
+	return nil
 }
 
 func TestUnknownSKUThenPlanAppears(t *testing.T) {
@@ -378,6 +439,28 @@ func TestRestartMidProvisionConverges(t *testing.T) {
 	deps := &appsv1.DeploymentList{}
 	g.Expect(k8s.List(context.Background(), deps, client.InNamespace(ns))).To(Succeed())
 	g.Expect(deps.Items).To(HaveLen(1))
+}
+
+// A pass that read the instance from a cache still missing the previous status write, and
+// computed what that older copy said, skips its patch; the previous write stands. The test
+// writes such an outdated status (not Ready, on a Ready tenant) with nothing else changing:
+// the reconciler must put it right on its own.
+func TestOutdatedStatusIsRewritten(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, basicProduct, basicSKU)
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	outdated := got.DeepCopy()
+	for _, c := range []string{saasv1alpha1.ConditionProvisioned, saasv1alpha1.ConditionReady} {
+		meta.SetStatusCondition(&outdated.Status.Conditions, metav1.Condition{Type: c, Status: metav1.ConditionFalse,
+			Reason: saasv1alpha1.ReasonProvisioning, Message: "waiting for Deployment web on plan demo-basic", ObservedGeneration: got.Generation})
+	}
+	if err := k8s.Status().Patch(context.Background(), outdated, client.MergeFrom(got)); err != nil {
+		t.Fatal(err)
+	}
+	NewWithT(t).Eventually(func(g Gomega) {
+		expectCondition(g, get(g, inst.Name), saasv1alpha1.ConditionReady, metav1.ConditionTrue, saasv1alpha1.ReasonAvailable)
+	}).WithTimeout(15 * time.Second).Should(Succeed())
 }
 
 func TestManualReconcileAnnotation(t *testing.T) {

@@ -2,13 +2,16 @@ package instance
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -27,12 +30,30 @@ func (r *Reconciler) ensureFinalizer(ctx context.Context, inst *saasv1alpha1.Mar
 	if controllerutil.ContainsFinalizer(inst, saasv1alpha1.FinalizerRelease) {
 		return nil
 	}
-	orig := inst.DeepCopy()
-	controllerutil.AddFinalizer(inst, saasv1alpha1.FinalizerRelease)
-	if err := r.Client.Patch(ctx, inst, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+	want := append(slices.Clone(inst.Finalizers), saasv1alpha1.FinalizerRelease)
+	if err := r.patchFinalizers(ctx, inst, want); err != nil {
 		return fmt.Errorf("adding finalizer: %w", err)
 	}
 	return nil
+}
+
+// patchFinalizers replaces the finalizers if they are still what inst holds. The lock is on the
+// finalizers only, not the resourceVersion: the webhook records each call in the status right
+// after creating an instance, and a whole-object lock would fail nearly every first reconcile
+// and send it to the rate-limited retry queue.
+func (r *Reconciler) patchFinalizers(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, want []string) error {
+	var current any // absent: a JSON Patch test against null passes only while none is set
+	if len(inst.Finalizers) > 0 {
+		current = inst.Finalizers
+	}
+	ops, err := json.Marshal([]map[string]any{
+		{"op": "test", "path": "/metadata/finalizers", "value": current},
+		{"op": "add", "path": "/metadata/finalizers", "value": want},
+	})
+	if err != nil {
+		return err
+	}
+	return r.Client.Patch(ctx, inst, client.RawPatch(types.JSONPatchType, ops))
 }
 
 // reconcileDelete releases the tenant: keep it frozen for the retention period, run the plan's
@@ -171,11 +192,10 @@ func (r *Reconciler) appliedPlan(ctx context.Context, s *scope) (*saasv1alpha1.M
 	return plan, nil
 }
 
-// removeFinalizer lets the instance go, by merge patch with optimistic lock.
+// removeFinalizer lets the instance go.
 func (r *Reconciler) removeFinalizer(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance) error {
-	orig := inst.DeepCopy()
-	controllerutil.RemoveFinalizer(inst, saasv1alpha1.FinalizerRelease)
-	if err := r.Client.Patch(ctx, inst, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+	want := slices.DeleteFunc(slices.Clone(inst.Finalizers), func(f string) bool { return f == saasv1alpha1.FinalizerRelease })
+	if err := r.patchFinalizers(ctx, inst, want); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
 	}
 	return nil

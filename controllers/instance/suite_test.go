@@ -127,6 +127,15 @@ type operator struct {
 
 // reconciles reads the controller's reconcile counter from the controller-runtime metrics.
 func reconciles(t *testing.T) float64 {
+	return controllerCounter(t, "controller_runtime_reconcile_total")
+}
+
+// reconcileErrors reads the controller's counter of reconciles that returned an error.
+func reconcileErrors(t *testing.T) float64 {
+	return controllerCounter(t, "controller_runtime_reconcile_errors_total")
+}
+
+func controllerCounter(t *testing.T, name string) float64 {
 	t.Helper()
 	families, err := crmetrics.Registry.Gather()
 	if err != nil {
@@ -134,7 +143,7 @@ func reconciles(t *testing.T) float64 {
 	}
 	var n float64
 	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -149,7 +158,8 @@ func reconciles(t *testing.T) float64 {
 }
 
 // startOperator runs a manager until the test ends or stop is called.
-func startOperator(t *testing.T, opts instance.Options) *operator {
+// wrap, if given, stands between the reconciler and its client (to inject stale reads).
+func startOperator(t *testing.T, opts instance.Options, wrap ...func(client.Client) client.Client) *operator {
 	t.Helper()
 	op := &operator{}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
@@ -164,8 +174,12 @@ func startOperator(t *testing.T, opts instance.Options) *operator {
 	if opts.OrderBackoffBase == 0 {
 		opts.OrderBackoffBase = 200 * time.Millisecond
 	}
+	var c client.Client = countingClient{Client: mgr.GetClient(), n: &op.writes}
+	for _, w := range wrap {
+		c = w(c)
+	}
 	r := &instance.Reconciler{
-		Client:    countingClient{Client: mgr.GetClient(), n: &op.writes},
+		Client:    c,
 		APIReader: mgr.GetAPIReader(),
 		Scheme:    mgr.GetScheme(),
 		Recorder:  mgr.GetEventRecorder("marketplace-operator"),
