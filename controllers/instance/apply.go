@@ -47,6 +47,15 @@ func (r *Reconciler) toUnstructured(inst *saasv1alpha1.MarketplaceInstance, obj 
 	return u, nil
 }
 
+// desiredHash is the applied hash that apply gives obj as a child of inst.
+func (r *Reconciler) desiredHash(inst *saasv1alpha1.MarketplaceInstance, obj client.Object) (string, error) {
+	u, err := r.toUnstructured(inst, obj)
+	if err != nil {
+		return "", err
+	}
+	return hashObject(u)
+}
+
 // apply server-side applies obj as a child of inst, unless the live object already carries
 // the same applied hash. live may be nil when unknown.
 func (r *Reconciler) apply(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, obj client.Object, live *unstructured.Unstructured) error {

@@ -8,6 +8,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -92,7 +94,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("marketplaceinstance").
 		For(&saasv1alpha1.MarketplaceInstance{}, builder.WithPredicates(
-			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, conditionsChanged))).
 		Watches(&saasv1alpha1.MarketplacePlan{}, handler.EnqueueRequestsFromMapFunc(r.instancesForPlan),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
@@ -101,6 +103,18 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	return b.Complete(r)
 }
+
+// conditionsChanged lets through an instance update that changed its conditions, which only
+// the reconciler writes. Mostly that is our own write coming back, and the pass finds nothing
+// to do. But a pass that read the instance from a cache still missing the previous write, and
+// computed what that older copy already said, skipped its patch (one status patch, only when
+// changed): the previous write then stands, stale, with no event to come back for it. Its
+// arrival in the cache is that event.
+var conditionsChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	before, ok1 := e.ObjectOld.(*saasv1alpha1.MarketplaceInstance)
+	after, ok2 := e.ObjectNew.(*saasv1alpha1.MarketplaceInstance)
+	return ok1 && ok2 && !equality.Semantic.DeepEqual(before.Status.Conditions, after.Status.Conditions)
+}}
 
 // instancesForPlan maps a plan change to the instances that run or pin it, and to those still
 // waiting for a plan to serve their SKU.

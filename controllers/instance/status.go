@@ -25,6 +25,9 @@ type scope struct {
 	// requeueAfter is the soonest time-based wake-up a step asked for (expiry, backoff,
 	// retention); zero means none.
 	requeueAfter time.Duration
+	// workloadHashes is the applied hash each workload object must carry to be the one this
+	// pass asked for, by resource.
+	workloadHashes map[saasv1alpha1.ResourceRef]string
 }
 
 func newScope(inst *saasv1alpha1.MarketplaceInstance, now time.Time) *scope {

@@ -32,15 +32,21 @@ func (r *Reconciler) ensureWorkload(ctx context.Context, s *scope, plan *saasv1a
 		return reconcileTerminal(err)
 	}
 	desired := make([]saasv1alpha1.ResourceRef, 0, len(objs))
+	s.workloadHashes = make(map[saasv1alpha1.ResourceRef]string, len(objs))
 	var applyErrs []error
 	for _, obj := range objs {
-		desired = append(desired, refOf(obj))
+		ref := refOf(obj)
+		desired = append(desired, ref)
 		live, err := r.live(ctx, obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName())
 		if err != nil {
 			applyErrs = append(applyErrs, err)
 			continue
 		}
 		adjustForFreeze(obj, live, s.frozen)
+		if s.workloadHashes[ref], err = r.desiredHash(s.inst, obj); err != nil {
+			applyErrs = append(applyErrs, err)
+			continue
+		}
 		if err := r.apply(ctx, s.inst, obj, live); err != nil {
 			applyErrs = append(applyErrs, err)
 		}
@@ -143,16 +149,21 @@ func (r *Reconciler) notReady(ctx context.Context, s *scope) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if live == nil || !workloadReady(live) {
+		if live == nil || !workloadReady(live, s.workloadHashes[ref]) {
 			waiting = append(waiting, ref.Kind+" "+ref.Name)
 		}
 	}
 	return waiting, nil
 }
 
-// workloadReady: the controller saw the latest spec and every wanted replica is updated and
-// ready (for Deployments, also the Available condition).
-func workloadReady(u *unstructured.Unstructured) bool {
+// workloadReady: the object is the one we last applied (hash; the cache may still hold an older
+// copy, whose status can look ready for the replicas it wanted, such as zero before an
+// unfreeze), its controller saw the latest spec, and every wanted replica is updated and ready
+// (for Deployments, also the Available condition).
+func workloadReady(u *unstructured.Unstructured, appliedHash string) bool {
+	if u.GetAnnotations()[annotationAppliedHash] != appliedHash {
+		return false
+	}
 	gen := u.GetGeneration()
 	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
 	want, found, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
