@@ -24,7 +24,7 @@ func (s *Server) handleKit(ctx context.Context, _ *exchange, r *http.Request, ki
 	if req.IsTest() {
 		return s.debugKit(req)
 	}
-	return s.kitSync(ctx, req)
+	return s.kitSync(ctx, req, r.Header.Get(koogallery.HeaderNonce))
 }
 
 // debugKit answers a debug sync truthfully and stores nothing. The one thing a debug
@@ -47,8 +47,9 @@ func (s *Server) debugKit(req koogallery.KitRequest) any {
 
 // kitSync stores a production sync in the tenant namespace of the instance it names. Deletes
 // succeed whatever is missing (the instance, the namespace, the entry): the spec requires that a
-// delete never depends on the instance existing. Adds need the instance and its namespace.
-func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest) any {
+// delete never depends on the instance existing. Adds need the instance and its namespace. A sync
+// whose nonce another replica has stored already is refused as a replay (see KitCallsConfigMap).
+func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest, nonce string) any {
 	id := kitCommon(req).InstanceID
 	del := isKitDelete(req)
 	if id == "" {
@@ -66,6 +67,15 @@ func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest) any {
 		return notFound()
 	case !inst.DeletionTimestamp.IsZero():
 		return reply(koogallery.ResultInstanceNotFound, "the instance is being released")
+	}
+	now := s.opts.Clock()
+	fresh, err := s.kit.admitKitCall(ctx, inst, tenantNamespace(inst), nonce, now, now.Add(2*s.opts.TimestampWindow))
+	switch {
+	case err != nil:
+		ctrl.LoggerFrom(ctx).Error(err, "recording a kit nonce", "marketplaceInstance", inst.Name)
+		return internalError()
+	case !fresh:
+		return s.rejected(ctx, "kit", &koogallery.Error{Code: koogallery.ResultAuthFailed, Kind: koogallery.KindReplayedNonce, Reason: "nonce was already used"})
 	}
 	err = s.storeKit(ctx, inst, req)
 	var perr *koogallery.Error

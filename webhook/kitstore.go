@@ -65,6 +65,8 @@ type kitStore struct {
 	// reader reads ConfigMaps from the API server: the manager's cache must not start an
 	// informer on every ConfigMap of the cluster.
 	reader client.Reader
+	// calls are the kit replay records this replica last saw (kitreplay.go).
+	calls kitCalls
 }
 
 // kitObject names one kit object and what kind of data it holds.

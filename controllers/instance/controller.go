@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/logging"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
 )
 
@@ -60,6 +61,8 @@ type Reconciler struct {
 
 // Reconcile reads like a table of contents: every step lives in its own file.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	// client-go logs what ctx writes, Secrets included, with this logger at V(8): cap it.
+	ctx = ctrl.LoggerInto(ctx, logging.CapVerbosity(ctrl.LoggerFrom(ctx)))
 	inst := &saasv1alpha1.MarketplaceInstance{}
 	if err := r.Client.Get(ctx, req.NamespacedName, inst); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
