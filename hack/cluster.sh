@@ -12,7 +12,7 @@
 #           own user "marketplace-operator", so audit logs and metrics can tell its requests apart
 #   RESET=1 wipe STATE on start (default: reuse its certificates and etcd data, so instances
 #           survive a restart)
-#   NODES   fake nodes (default 2); NODE_PODS pods each takes (default 110)
+#   NODES   fake nodes (default 2); NODE_PODS pods and NODE_CPU CPUs each offers (default 110, 32)
 #   CONTROLLER_QPS  API rate limit of kcm and the scheduler (default: theirs, 20 and 50); raise
 #           it for benchmarks, or creating thousands of Pods is throttled by kcm, not the operator
 #   AUDIT_POLICY    an audit policy file: the API server then logs to STATE/logs/audit.log
@@ -22,7 +22,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 STATE=$(realpath -m "${STATE:-$HERE/../.dev/cluster}")
-NODES=${NODES:-2} NODE_PODS=${NODE_PODS:-110}
+NODES=${NODES:-2} NODE_PODS=${NODE_PODS:-110} NODE_CPU=${NODE_CPU:-32}
 ETCD_PORT=${ETCD_PORT:-22379} API_PORT=${API_PORT:-26443}
 KCM_PORT=${KCM_PORT:-20257}   SCHED_PORT=${SCHED_PORT:-20259}
 COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok"   # start order
@@ -89,8 +89,8 @@ metadata:
   annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
   labels: {type: kwok, kubernetes.io/hostname: kwok-node-$1, kubernetes.io/os: linux, kubernetes.io/arch: amd64}
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "$NODE_PODS"}
-  capacity: {cpu: "32", memory: 256Gi, pods: "$NODE_PODS"}
+  allocatable: {cpu: "$NODE_CPU", memory: $((NODE_CPU * 8))Gi, pods: "$NODE_PODS"}
+  capacity: {cpu: "$NODE_CPU", memory: $((NODE_CPU * 8))Gi, pods: "$NODE_PODS"}
   nodeInfo: {architecture: amd64, operatingSystem: linux, kubeletVersion: fake}
 NODE
 }

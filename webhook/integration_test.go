@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -274,6 +275,27 @@ func TestConcurrentCallsAllRecorded(t *testing.T) {
 	cur := getInstance(g, inst.Name)
 	g.Expect(cur.Status.History).To(HaveLen(before + n))
 	g.Expect(cur.Annotations[webhook.AnnotationLastCallPrefix+"state"]).To(Equal(koogallery.Timestamp(base.Add((n - 1) * time.Millisecond))))
+}
+
+// A new instance has no status until the reconciler writes one; the webhook records the create
+// before that, and must not wait for it.
+func TestHistoryOfAnInstanceWithoutStatus(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	inst := &saasv1alpha1.MarketplaceInstance{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-status-yet", Annotations: map[string]string{saasv1alpha1.AnnotationPaused: "true"}},
+		Spec: saasv1alpha1.MarketplaceInstanceSpec{InstanceID: "no-status-yet",
+			Order: saasv1alpha1.OrderReference{OrderID: "CSNOSTATUS", OrderLineID: "CSNOSTATUS-000001"}, State: saasv1alpha1.StateActive},
+	}
+	g.Expect(k8s.Create(ctx, inst)).To(Succeed())
+	t.Cleanup(func() { release(inst.Name) })
+	// The stored instance as the webhook read it at create time: without status, whatever the
+	// reconciler does meanwhile.
+	inst.Status = saasv1alpha1.MarketplaceInstanceStatus{}
+	g.Expect(server.Record(ctx, inst, koogallery.ActivityNewInstance, time.Now())).To(Succeed())
+	h := getInstance(g, inst.Name).Status.History
+	g.Expect(h).To(HaveLen(1))
+	g.Expect(h[0].Activity).To(Equal(koogallery.ActivityNewInstance))
 }
 
 // The history keeps the newest MaxHistory calls, appended one by one by patches that never

@@ -148,18 +148,26 @@ func (s *Server) record(ctx context.Context, c *call, inst *saasv1alpha1.Marketp
 		if inHistory(inst.Status.History, op) {
 			return nil
 		}
-		patch, err := historyPatch(inst, op)
-		if err != nil {
+		target := inst.DeepCopy()
+		var patch client.Patch
+		var err error
+		if equality.Semantic.DeepEqual(inst.Status, saasv1alpha1.MarketplaceInstanceStatus{}) {
+			// No status yet (a new instance): a JSON Patch cannot test a member of an absent
+			// object, so the first entry takes the whole-object lock; after a conflict the
+			// fresh read has the reconciler's status and the append below applies.
+			target.Status.History = []saasv1alpha1.Operation{op}
+			patch = client.MergeFromWithOptions(inst, client.MergeFromWithOptimisticLock{})
+		} else if patch, err = historyPatch(inst, op); err != nil {
 			return err
 		}
-		err = s.client.Status().Patch(ctx, inst.DeepCopy(), patch)
+		err = s.client.Status().Patch(ctx, target, patch)
 		switch {
 		case err == nil:
 			return nil
 		case apierrors.IsNotFound(err):
 			// Released meanwhile: there is no history left to write to.
 			return nil
-		case !apierrors.IsInvalid(err):
+		case !apierrors.IsInvalid(err) && !apierrors.IsConflict(err):
 			return fmt.Errorf("recording history of instance %s: %w", inst.Name, err)
 		}
 	}

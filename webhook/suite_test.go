@@ -54,6 +54,7 @@ var (
 
 	env      *testenv.Env
 	k8s      client.Client
+	server   *webhook.Server // the endpoint the suite calls, for tests of its internals
 	koo      *simulator.OpenAPIServer
 	endpoint string // the webhook's production URL
 	sim      *simulator.Simulator
@@ -114,6 +115,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer func() { cancel(); <-done }()
+	server = srv
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	endpoint = ts.URL + webhook.DefaultPath

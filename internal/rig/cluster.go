@@ -26,6 +26,8 @@ type ClusterConfig struct {
 	// EtcdPort, APIPort, KCMPort and SchedulerPort pick the listening ports.
 	EtcdPort, APIPort, KCMPort, SchedulerPort int
 	Nodes, NodePods                           int
+	// NodeCPU is each node's CPUs (memory: 8 GiB a CPU); hack/cluster.sh's default is 32.
+	NodeCPU int
 	// ControllerQPS raises the API rate limit of kcm and the scheduler (0: their defaults).
 	ControllerQPS int
 	// AuditPolicy, when set, is the API server's audit policy; the log is AuditLog().
@@ -138,7 +140,7 @@ func (c *Cluster) script(ctx context.Context, args ...string) ([]byte, error) {
 		"STATE": c.cfg.State, "BIN": c.cfg.Assets, "RESET": "1",
 		"ETCD_PORT": itoa(c.cfg.EtcdPort), "API_PORT": itoa(c.cfg.APIPort),
 		"KCM_PORT": itoa(c.cfg.KCMPort), "SCHED_PORT": itoa(c.cfg.SchedulerPort),
-		"NODES": itoa(c.cfg.Nodes), "NODE_PODS": itoa(c.cfg.NodePods),
+		"NODES": itoa(c.cfg.Nodes), "NODE_PODS": itoa(c.cfg.NodePods), "NODE_CPU": itoa(c.cfg.NodeCPU),
 	}
 	if c.cfg.ControllerQPS > 0 {
 		env["CONTROLLER_QPS"] = itoa(c.cfg.ControllerQPS)

@@ -118,7 +118,7 @@ func setup(t *testing.T) *bench {
 		EtcdPort: 44379, APIPort: 48443, KCMPort: 44257, SchedulerPort: 44259,
 		// Enough Pod room for every instance's replica, and kcm fast enough that Deployments
 		// becoming Available measures the operator, not kcm's default 20 requests/s.
-		Nodes: 4, NodePods: (b.settings.instances/4 + 1) * 2, ControllerQPS: 400,
+		Nodes: 4, NodePods: (b.settings.instances/4 + 1) * 2, NodeCPU: b.settings.instances/4 + 32, ControllerQPS: 400,
 	})
 	if err != nil {
 		t.Fatal(err)
