@@ -60,7 +60,33 @@ func loadSettings() settings {
 	if os.Getenv("BENCH_QUICK") == "1" {
 		s = settings{provision: []int{40, 20}, rates: []int{20}, seconds: 5, instances: 300, ceiling: 500, operatorArgs: s.operatorArgs}
 	}
+	// Sizes in between, for a machine or a session with less time.
+	if v := ints(os.Getenv("BENCH_PROVISION")); len(v) >= 2 {
+		s.provision = v
+	}
+	if v := ints(os.Getenv("BENCH_RATES")); len(v) > 0 {
+		s.rates = v
+	}
+	if v := ints(os.Getenv("BENCH_SECONDS")); len(v) == 1 {
+		s.seconds = v[0]
+	}
+	if v := ints(os.Getenv("BENCH_INSTANCES")); len(v) == 1 {
+		s.instances = v[0]
+	}
 	return s
+}
+
+// ints parses a comma-separated list of positive integers; anything else gives none.
+func ints(list string) []int {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func envOr(key, def string) string {
