@@ -128,9 +128,11 @@ func (s *Server) apply(ctx context.Context, c *call, inst *saasv1alpha1.Marketpl
 	return errConflicts
 }
 
-// record appends op to the instance's history (historyPatch): two replicas appending at once
-// both land. The reconciler's status patches never carry history, so they cannot drop an entry
-// either. A call already in the history is not added again (see inHistory).
+// record appends op to the instance's history by a status merge patch with optimistic lock: the
+// history is an atomic list, so two replicas appending at once must not overwrite each other, and
+// a replica whose cache has not seen another's entry yet gets a conflict, re-reads, and finds the
+// call already recorded (inHistory) instead of adding it twice. The reconciler's status patches
+// never carry history, so they cannot drop an entry either.
 func (s *Server) record(ctx context.Context, c *call, inst *saasv1alpha1.MarketplaceInstance, op saasv1alpha1.Operation) error {
 	op.Time = metav1.NewTime(c.now)
 	op.RequestTimestamp = c.ts
@@ -148,26 +150,16 @@ func (s *Server) record(ctx context.Context, c *call, inst *saasv1alpha1.Marketp
 		if inHistory(inst.Status.History, op) {
 			return nil
 		}
-		target := inst.DeepCopy()
-		var patch client.Patch
-		var err error
-		if equality.Semantic.DeepEqual(inst.Status, saasv1alpha1.MarketplaceInstanceStatus{}) {
-			// No status yet (a new instance): a JSON Patch cannot test a member of an absent
-			// object, so the first entry takes the whole-object lock; after a conflict the
-			// fresh read has the reconciler's status and the append below applies.
-			target.Status.History = []saasv1alpha1.Operation{op}
-			patch = client.MergeFromWithOptions(inst, client.MergeFromWithOptimisticLock{})
-		} else if patch, err = historyPatch(inst, op); err != nil {
-			return err
-		}
-		err = s.client.Status().Patch(ctx, target, patch)
+		next := inst.DeepCopy()
+		next.Status.History = appendHistory(next.Status.History, op)
+		err := s.client.Status().Patch(ctx, next, client.MergeFromWithOptions(inst, client.MergeFromWithOptimisticLock{}))
 		switch {
 		case err == nil:
 			return nil
 		case apierrors.IsNotFound(err):
 			// Released meanwhile: there is no history left to write to.
 			return nil
-		case !apierrors.IsInvalid(err) && !apierrors.IsConflict(err):
+		case !apierrors.IsConflict(err):
 			return fmt.Errorf("recording history of instance %s: %w", inst.Name, err)
 		}
 	}
@@ -212,6 +204,15 @@ func notFoundAsGone(err error) error {
 		return errGone
 	}
 	return err
+}
+
+// appendHistory appends op, dropping the oldest entries beyond MaxHistory.
+func appendHistory(h []saasv1alpha1.Operation, op saasv1alpha1.Operation) []saasv1alpha1.Operation {
+	h = append(h, op)
+	if n := len(h) - saasv1alpha1.MaxHistory; n > 0 {
+		h = append([]saasv1alpha1.Operation(nil), h[n:]...)
+	}
+	return h
 }
 
 func truncateRunes(s string, n int) string {

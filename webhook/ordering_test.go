@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
@@ -134,35 +133,13 @@ func TestUpgradeOrdering(t *testing.T) {
 	}
 }
 
-func TestHistoryPatch(t *testing.T) {
-	ops := func(n int) []map[string]any {
-		inst := &saasv1alpha1.MarketplaceInstance{}
-		for i := range n {
-			inst.Status.History = append(inst.Status.History, saasv1alpha1.Operation{RequestTimestamp: int64(i)})
-		}
-		p, err := historyPatch(inst, saasv1alpha1.Operation{RequestTimestamp: 99})
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := p.Data(inst)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []map[string]any
-		if err := json.Unmarshal(data, &out); err != nil {
-			t.Fatal(err)
-		}
-		return out
+func TestAppendHistoryBounded(t *testing.T) {
+	var h []saasv1alpha1.Operation
+	for i := 0; i < saasv1alpha1.MaxHistory+5; i++ {
+		h = appendHistory(h, saasv1alpha1.Operation{RequestTimestamp: int64(i)})
 	}
-	if o := ops(0); len(o) != 2 || o[0]["op"] != "test" || o[0]["value"] != nil || o[1]["path"] != "/status/history" {
-		t.Errorf("first entry: %v", o)
-	}
-	if o := ops(5); len(o) != 1 || o[0]["path"] != "/status/history/-" {
-		t.Errorf("append: %v", o)
-	}
-	o := ops(saasv1alpha1.MaxHistory)
-	if len(o) != 2 || o[0]["op"] != "remove" || o[0]["path"] != "/status/history/0" || o[1]["path"] != "/status/history/-" {
-		t.Errorf("append to a full history: %v", o)
+	if len(h) != saasv1alpha1.MaxHistory || h[0].RequestTimestamp != 5 || h[len(h)-1].RequestTimestamp != int64(saasv1alpha1.MaxHistory+4) {
+		t.Errorf("history %d entries, first %d", len(h), h[0].RequestTimestamp)
 	}
 }
 
