@@ -30,6 +30,7 @@ import (
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/internal/keys"
+	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
@@ -37,24 +38,6 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/render"
 	"github.com/marketplace-operator/marketplace-operator/webhook"
 )
-
-// lockedBuffer is a log sink shared by the manager's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // leakRig is the operator under test, on an API server of its own, with everything it said
 // kept: replies, instance snapshots, and the signatures of the requests it was sent.
@@ -206,7 +189,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		return orderID, lineID
 	}
 
-	logs := &lockedBuffer{}
+	logs := &rig.LockedBuffer{}
 	r := &leakRig{t: t, env: e2, basic: []byte(secrets["basic key"])}
 	r.addr = startReplica(t, replicaConfig{
 		Config: e2.Config, KeysDir: dir, Orders: orders, Reconcile: true,

@@ -47,14 +47,14 @@ type Operator struct {
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	started time.Time
-	log     *lockedBuffer
+	log     *LockedBuffer
 	done    chan struct{} // closed when the current process has exited
 	err     error
 }
 
 // StartOperator runs the manager and waits until it is ready.
 func StartOperator(ctx context.Context, cfg OperatorConfig) (*Operator, error) {
-	o := &Operator{cfg: cfg, log: &lockedBuffer{}}
+	o := &Operator{cfg: cfg, log: &LockedBuffer{}}
 	for range 4 {
 		addr, err := FreeAddr()
 		if err != nil {
@@ -272,18 +272,20 @@ func WriteKeys(dir string, values map[string]string) error {
 	return nil
 }
 
-type lockedBuffer struct {
+// LockedBuffer is an output sink safe for concurrent writers (a process's pipes, a manager's
+// goroutines).
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
