@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,8 +37,11 @@ func (s *Server) newInstance(ctx context.Context, c *call, req *koogallery.NewIn
 	}
 	inst := &saasv1alpha1.MarketplaceInstance{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   InstanceName(req.OrderLineID),
-			Labels: map[string]string{LabelInstanceIDHash: instanceIDHash(req.BusinessID)},
+			Name:        InstanceName(req.OrderLineID),
+			Labels:      map[string]string{LabelInstanceIDHash: instanceIDHash(req.BusinessID)},
+			Annotations: map[string]string{saasv1alpha1.AnnotationCreatedByCall: strconv.FormatInt(c.ts, 10)},
+			// Set now rather than by the reconciler's first pass: one write less per instance.
+			Finalizers: []string{saasv1alpha1.FinalizerRelease},
 		},
 		Spec: saasv1alpha1.MarketplaceInstanceSpec{
 			InstanceID: req.BusinessID,
@@ -49,13 +53,9 @@ func (s *Server) newInstance(ctx context.Context, c *call, req *koogallery.NewIn
 	err := s.client.Create(ctx, inst)
 	switch {
 	case err == nil:
+		// The create is the only write on the reply path: the reconciler records this call in the
+		// history from the annotation, in the status write its first pass makes anyway.
 		log.Info("created marketplace instance")
-		op := saasv1alpha1.Operation{OrderID: req.OrderID, Detail: "created for order line " + req.OrderLineID}
-		if err := s.record(ctx, c, inst, op); err != nil {
-			// The instance exists and a retry would find it: answering a failure now would only
-			// make KooGallery retry a create that succeeded.
-			log.Error(err, "recording the create in the instance history")
-		}
 		return createReply(inst)
 	case apierrors.IsAlreadyExists(err):
 		return s.existingInstance(ctx, inst.Name, req)

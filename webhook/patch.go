@@ -116,3 +116,16 @@ func fields(v any) (map[string]json.RawMessage, error) {
 	m := map[string]json.RawMessage{}
 	return m, json.Unmarshal(data, &m)
 }
+
+// historyPatch replaces status.history if it still holds what inst holds. An empty history as
+// read is written under a resourceVersion lock instead: the status itself may be absent then,
+// and a JSON Patch cannot test a member of an object that is not there.
+func historyPatch(inst, next *saasv1alpha1.MarketplaceInstance) (client.Patch, error) {
+	if len(inst.Status.History) == 0 {
+		return client.MergeFromWithOptions(inst, client.MergeFromWithOptimisticLock{}), nil
+	}
+	var p jsonPatch
+	p.test("/status/history", inst.Status.History)
+	p.set("/status/history", next.Status.History)
+	return p.patch()
+}

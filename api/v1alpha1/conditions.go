@@ -68,4 +68,8 @@ const (
 	AnnotationReconcileRequest = "saas.marketplace.dev/reconcile-request"
 	// AnnotationFrozenReplicas, on a frozen workload, keeps the replica count to restore.
 	AnnotationFrozenReplicas = "saas.marketplace.dev/frozen-replicas"
+	// AnnotationCreatedByCall holds the signed timestamp (Unix ms) of the newInstance call that
+	// created the instance. The reconciler's first status write records that call in
+	// status.history, so the reply to KooGallery waits for one write (the create), not two.
+	AnnotationCreatedByCall = "saas.marketplace.dev/created-by-call"
 )

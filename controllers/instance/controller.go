@@ -69,7 +69,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	s := newScope(inst, r.Clock.Now())
 	defer func() {
-		if err := r.patchStatus(ctx, s); err != nil {
+		err := r.patchStatus(ctx, s)
+		switch {
+		case err == nil:
+		case errors.Is(err, errStaleCopy) && retErr == nil:
+			// Not a failure: the pass read a copy the cache had not brought up to date yet (the
+			// previous pass's status write, usually), and the next read will be current.
+			res = ctrl.Result{RequeueAfter: staleCopyRetry}
+		default:
 			retErr = errors.Join(retErr, err)
 			res = ctrl.Result{}
 		}

@@ -2,6 +2,7 @@ package instance_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -643,4 +645,47 @@ func TestPlanWithClusterScopedOrUnservedKindIsRefused(t *testing.T) {
 			}).WithTimeout(15 * time.Second).Should(Succeed())
 		})
 	}
+}
+
+// The webhook answers newInstance after the create alone, leaving the call's signed timestamp in
+// an annotation: the first pass records the call at the head of the history, once, and keeps the
+// entry of a call the webhook recorded meanwhile (here raced against that first pass).
+func TestCreationRecordedInHistory(t *testing.T) {
+	startOperator(t, instance.Options{})
+	ctx := context.Background()
+	g := NewWithT(t)
+	const signed = int64(1764200000000)
+	inst := order(t, basicProduct, basicSKU, func(i *saasv1alpha1.MarketplaceInstance) {
+		i.Annotations = map[string]string{saasv1alpha1.AnnotationCreatedByCall: strconv.FormatInt(signed, 10)}
+	})
+	create(t, inst)
+	freeze := saasv1alpha1.Operation{Time: metav1.Now(), Activity: "updateInstanceStatus", Detail: "FREEZE",
+		RequestTimestamp: signed + 1000, Result: "000000"}
+	g.Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := get(g, inst.Name)
+		next := cur.DeepCopy()
+		next.Status.History = append(next.Status.History, freeze)
+		return k8s.Status().Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
+	})).To(Succeed())
+	got := waitReady(t, inst.Name)
+
+	check := func(g Gomega, h []saasv1alpha1.Operation) {
+		g.Expect(h).To(HaveLen(2), "history %+v", h)
+		g.Expect(h[0].Activity).To(Equal("newInstance"))
+		g.Expect(h[0].RequestTimestamp).To(Equal(signed))
+		g.Expect(h[0].OrderID).To(Equal(inst.Spec.Order.OrderID))
+		g.Expect(h[0].Detail).To(Equal("created for order line " + inst.Spec.Order.OrderLineID))
+		g.Expect(h[0].Result).To(Equal("000004"))
+		g.Expect(h[0].Time.Unix()).To(Equal(got.CreationTimestamp.Unix()))
+		g.Expect(h[1].RequestTimestamp).To(Equal(freeze.RequestTimestamp))
+	}
+	check(g, got.Status.History)
+
+	// Later passes leave it as it is.
+	before := reconciles(t)
+	orig := got.DeepCopy()
+	got.Annotations[saasv1alpha1.AnnotationReconcileRequest] = "again"
+	g.Expect(k8s.Patch(ctx, got, client.MergeFrom(orig))).To(Succeed())
+	g.Eventually(func() float64 { return reconciles(t) }).Should(BeNumerically(">", before))
+	check(g, get(g, inst.Name).Status.History)
 }

@@ -44,7 +44,11 @@ func ownedTypes() []client.Object {
 	}
 }
 
-// CacheOptions scopes the manager's cache of child kinds to objects labelled with an instance.
+// CacheOptions scopes the manager's cache of child kinds to objects labelled with an instance,
+// and drops managed fields from everything it caches: nothing here reads them (server-side apply
+// computes ownership on the server, and our no-op check is the applied-hash annotation), and
+// they were the largest part of the cached objects, about a third of the heap at thousands of
+// instances.
 func CacheOptions() cache.Options {
 	req, err := labels.NewRequirement(saasv1alpha1.LabelInstance, selection.Exists, nil)
 	if err != nil {
@@ -55,7 +59,7 @@ func CacheOptions() cache.Options {
 	for _, o := range ownedTypes() {
 		by[o] = cache.ByObject{Label: sel}
 	}
-	return cache.Options{ByObject: by}
+	return cache.Options{ByObject: by, DefaultTransform: cache.TransformStripManagedFields()}
 }
 
 // SetupWithManager registers the indexes and the controller.

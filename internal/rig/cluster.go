@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
@@ -101,6 +103,31 @@ func (c *Cluster) Kubeconfig(user string) string {
 // RESTConfig loads Kubeconfig(user).
 func (c *Cluster) RESTConfig(user string) (*rest.Config, error) {
 	return clientcmd.BuildConfigFromFlags("", c.Kubeconfig(user))
+}
+
+// APIServerMetrics scrapes the API server's own metrics as the admin user.
+func (c *Cluster) APIServerMetrics(ctx context.Context) (map[string]float64, error) {
+	rc, err := c.RESTConfig("admin")
+	if err != nil {
+		return nil, err
+	}
+	hc, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(rc.Host, "/")+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("API server metrics: HTTP %d", resp.StatusCode)
+	}
+	return ParseMetrics(resp.Body)
 }
 
 // AuditLog is where the API server writes its audit events when ClusterConfig.AuditPolicy is set.

@@ -309,8 +309,13 @@ func (o *Operator) Metrics(ctx context.Context) (map[string]float64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
 	}
+	return ParseMetrics(resp.Body)
+}
+
+// ParseMetrics reads a Prometheus text exposition into samples keyed by name{labels}.
+func ParseMetrics(r io.Reader) (map[string]float64, error) {
 	samples := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()

@@ -5,7 +5,6 @@ package bench
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -81,7 +80,7 @@ func TestBench(t *testing.T) {
 
 func (b *bench) write(rep *report) {
 	md := rep.markdown()
-	out := envOr("BENCH_OUT", filepath.Join(b.root, ".bench", "results.md"))
+	out := resultsFile(b.root)
 	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
 		b.t.Error(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
 )
@@ -78,14 +79,14 @@ func (b *bench) ceiling(n int) ceilingResult {
 func (b *bench) provision(prefix string, n int, audited bool, ceil ceilingResult) provisionResult {
 	b.registerOrders(prefix, n)
 	names := loadNames(prefix, n)
-	before := b.metrics()
+	before, clusterBefore := b.metrics(), b.apiServerMetrics()
 	start := time.Now()
 	load := b.koosim("--count", strconv.Itoa(n), "--concurrency", "16", "--order-prefix", prefix)
 	if load.Failed > 0 {
 		b.t.Fatalf("%d of %d newInstance calls failed: %v", load.Failed, n, load.Codes)
 	}
 	times := b.awaitReady(names, 2*time.Minute+time.Duration(n)*300*time.Millisecond)
-	after := b.metrics()
+	after, clusterAfter := b.metrics(), b.apiServerMetrics()
 	r := provisionResult{Orders: n, Audited: audited, Load: load}
 	var last time.Time
 	lat := make([]time.Duration, len(times))
@@ -101,9 +102,29 @@ func (b *bench) provision(prefix string, n int, audited bool, ceil ceilingResult
 	r.Reconciles = reconciles(after) - reconciles(before)
 	r.WriteRate = r.Writes / r.Total.Seconds()
 	r.CeilingRatio = r.WriteRate / ceil.PerSecond
+	r.ClusterWrites = clusterWrites(clusterAfter) - clusterWrites(clusterBefore)
+	r.ClusterRate = r.ClusterWrites / r.Total.Seconds()
+	r.ClusterRatio = r.ClusterRate / ceil.PerSecond
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	r.ReadyP50, r.ReadyP99 = lat[len(lat)/2], lat[(len(lat)-1)*99/100]
 	return r
+}
+
+func (b *bench) apiServerMetrics() map[string]float64 {
+	m, err := b.cluster.APIServerMetrics(b.ctx)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return m
+}
+
+// clusterWrites is how many write requests the API server has served, from every client.
+func clusterWrites(m map[string]float64) float64 {
+	var n float64
+	for _, verb := range []string{"POST", "PUT", "PATCH", "APPLY", "DELETE"} {
+		n += rig.Sum(m, "apiserver_request_total", `verb="`+verb+`"`)
+	}
+	return n
 }
 
 func reconciles(m map[string]float64) float64 {

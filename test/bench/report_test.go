@@ -27,6 +27,9 @@ type provisionResult struct {
 	Writes, Reconciles float64
 	WriteRate          float64
 	CeilingRatio       float64
+	// Every client's writes in the same window (kcm, scheduler, kwok and the operator), from the
+	// API server's metrics: what provisioning costs the cluster.
+	ClusterWrites, ClusterRate, ClusterRatio float64
 	ReadyP50, ReadyP99 time.Duration
 }
 
@@ -108,16 +111,17 @@ func (r *report) markdown() string {
 	w("")
 	w("Raw write ceiling of the API server in this run: %.0f writes/s (%d ConfigMaps, 32 goroutines, no client limit).", r.Ceiling.PerSecond, r.Ceiling.Writes)
 	w("")
-	w("| orders | total | instances/s | Ready p50 | Ready p99 | API writes/instance | reconciles/instance | operator writes/s | of ceiling |")
-	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	w("| orders | total | instances/s | Ready p50 | Ready p99 | operator writes/instance | reconciles/instance | operator writes/s | of ceiling | all writes/instance | all writes/s | of ceiling |")
+	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range r.Provision {
 		note := ""
 		if p.Audited {
 			note = " (audited)"
 		}
-		w("| %d%s | %s | %.1f | %s | %s | %.1f | %.1f | %.0f | %.0f %% |", p.Orders, note, p.Total.Round(100*time.Millisecond),
+		w("| %d%s | %s | %.1f | %s | %s | %.1f | %.1f | %.0f | %.0f %% | %.1f | %.0f | %.0f %% |", p.Orders, note, p.Total.Round(100*time.Millisecond),
 			p.PerSecond, p.ReadyP50.Round(100*time.Millisecond), p.ReadyP99.Round(100*time.Millisecond),
-			p.Writes/float64(p.Orders), p.Reconciles/float64(p.Orders), p.WriteRate, 100*p.CeilingRatio)
+			p.Writes/float64(p.Orders), p.Reconciles/float64(p.Orders), p.WriteRate, 100*p.CeilingRatio,
+			p.ClusterWrites/float64(p.Orders), p.ClusterRate, 100*p.ClusterRatio)
 	}
 	w("")
 	a := r.Audit

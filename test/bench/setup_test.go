@@ -89,6 +89,16 @@ func ints(list string) []int {
 	return out
 }
 
+// resultsFile is BENCH_OUT, a relative one taken from the repository root (where make runs, not
+// the package folder go test runs in).
+func resultsFile(root string) string {
+	f := envOr("BENCH_OUT", filepath.Join(".bench", "results.md"))
+	if !filepath.IsAbs(f) {
+		f = filepath.Join(root, f)
+	}
+	return f
+}
+
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -121,14 +131,10 @@ func setup(t *testing.T) *bench {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	root := testenv.RepoRoot()
-	out, err := filepath.Abs(filepath.Dir(envOr("BENCH_OUT", filepath.Join(root, ".bench", "results.md"))))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tmp := t.TempDir()
-	b := &bench{t: t, ctx: ctx, root: root, out: out, bin: filepath.Join(tmp, "bin"), settings: loadSettings(),
+	b := &bench{t: t, ctx: ctx, root: root, out: filepath.Dir(resultsFile(root)), bin: filepath.Join(tmp, "bin"), settings: loadSettings(),
 		keys: map[string]string{"basic": "bench-basic-key-0123456789", "kit": "bench-kit-key-0123456789", "ak": "bench-ak", "sk": "bench-sk"}}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if err := os.MkdirAll(b.out, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := rig.Build(ctx, root, b.bin, "manager", "koosim"); err != nil {
@@ -139,6 +145,7 @@ func setup(t *testing.T) *bench {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	var err error
 	b.cluster, err = rig.StartCluster(ctx, rig.ClusterConfig{
 		Root: root, Assets: assets, State: filepath.Join(tmp, "cluster"),
 		EtcdPort: 44379, APIPort: 48443, KCMPort: 44257, SchedulerPort: 44259,
@@ -168,7 +175,7 @@ func setup(t *testing.T) *bench {
 	b.op, err = rig.StartOperator(ctx, rig.OperatorConfig{
 		Binary: filepath.Join(b.bin, "manager"), Kubeconfig: b.cluster.Kubeconfig("operator"), KeysDir: keysDir,
 		OpenAPIURL: openAPI, Metrics: true, Pprof: true, Args: b.settings.operatorArgs,
-		LogFile: filepath.Join(out, "manager.log"),
+		LogFile: filepath.Join(b.out, "manager.log"),
 	})
 	if err != nil {
 		t.Fatal(err)
