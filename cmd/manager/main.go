@@ -99,6 +99,9 @@ func main() {
 }
 
 func run(ctx context.Context, o *options) error {
+	if soft := setMemoryLimit(os.Getenv, os.ReadFile); soft > 0 {
+		ctrl.Log.Info("Go memory limit set below the container's", "bytes", soft)
+	}
 	cfg, err := restConfig(o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)

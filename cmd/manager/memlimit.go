@@ -1,0 +1,49 @@
+package main
+
+import (
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// cgroupMemoryFiles hold the container's memory limit: cgroup v2, then v1.
+var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+
+// memoryLimitShare of the container's limit is the Go runtime's soft limit; the rest is for
+// what the runtime does not count (the binary's mapped pages, thread stacks outside the heap).
+const memoryLimitShare = 0.9
+
+// containerMemoryLimit returns the cgroup memory limit in bytes, or 0 when there is none.
+func containerMemoryLimit(readFile func(string) ([]byte, error)) int64 {
+	for _, f := range cgroupMemoryFiles {
+		b, err := readFile(f)
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		// "max" (v2) or a page-rounded MaxInt64 (v1) mean no limit.
+		if err != nil || n <= 0 || n >= 1<<62 {
+			return 0
+		}
+		return n
+	}
+	return 0
+}
+
+// setMemoryLimit gives the Go runtime a soft memory limit below the container's, unless
+// GOMEMLIMIT already sets one. Without it the heap grows to twice what is live before the next
+// collection, so a container limit sized for the live heap (the cache of every instance's
+// objects) would see the manager OOM-killed at a size it could serve. It returns the limit set,
+// or 0.
+func setMemoryLimit(getenv func(string) string, readFile func(string) ([]byte, error)) int64 {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0
+	}
+	limit := containerMemoryLimit(readFile)
+	if limit == 0 {
+		return 0
+	}
+	soft := int64(float64(limit) * memoryLimitShare)
+	debug.SetMemoryLimit(soft)
+	return soft
+}

@@ -1,0 +1,48 @@
+package instance
+
+import (
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// The cache keeps what the steps read of each kind and drops the rest.
+func TestTrimForCache(t *testing.T) {
+	meta := func() metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: "web", Namespace: "t", Labels: map[string]string{"saas.marketplace.dev/instance": "i"},
+			Annotations:   map[string]string{annotationAppliedHash: "abc"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "marketplace-operator"}}}
+	}
+	d := &appsv1.Deployment{ObjectMeta: meta(),
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "web", Image: "nginx"}}}}},
+		Status: appsv1.DeploymentStatus{ReadyReplicas: 2, ObservedGeneration: 3}}
+	np := &networkingv1.NetworkPolicy{ObjectMeta: meta(), Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{"Ingress"}}}
+	secret := &corev1.Secret{ObjectMeta: meta(), Data: map[string][]byte{"password": []byte("kept")}}
+	quota := &corev1.ResourceQuota{ObjectMeta: meta(),
+		Spec:   corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("1")}},
+		Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("1")}}}
+	for _, o := range []any{d, np, secret, quota} {
+		if _, err := trimForCache(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(d.ManagedFields) != 0 || d.Annotations[annotationAppliedHash] != "abc" || d.Labels["saas.marketplace.dev/instance"] != "i" {
+		t.Errorf("metadata: %+v", d.ObjectMeta)
+	}
+	if *d.Spec.Replicas != 2 || d.Status.ReadyReplicas != 2 || len(d.Spec.Template.Spec.Containers) != 0 {
+		t.Errorf("deployment: %+v", d)
+	}
+	if len(np.Spec.PolicyTypes) != 0 || len(np.ManagedFields) != 0 {
+		t.Errorf("network policy: %+v", np)
+	}
+	hard, used := quota.Spec.Hard[corev1.ResourceRequestsCPU], quota.Status.Used[corev1.ResourceRequestsCPU]
+	if string(secret.Data["password"]) != "kept" || hard.IsZero() || used.IsZero() {
+		t.Errorf("secret %+v, quota %+v", secret.Data, quota)
+	}
+}
