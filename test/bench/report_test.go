@@ -30,7 +30,7 @@ type provisionResult struct {
 	// Every client's writes in the same window (kcm, scheduler, kwok and the operator), from the
 	// API server's metrics: what provisioning costs the cluster.
 	ClusterWrites, ClusterRate, ClusterRatio float64
-	ReadyP50, ReadyP99 time.Duration
+	ReadyP50, ReadyP99                       time.Duration
 }
 
 type latencyResult struct {
