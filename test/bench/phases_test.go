@@ -320,11 +320,6 @@ func (b *bench) restart(queryID string) startupResult {
 	r.Resynced = time.Since(start)
 	r.ResyncWrites = writes(m)
 	r.Reconciles = reconciles(m)
-	rss, err := b.op.RSS()
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	r.RSS = rss
 	return r
 }
 

@@ -40,9 +40,9 @@ type latencyResult struct {
 }
 
 type memoryRow struct {
-	Instances int
-	RSS       int64
-	When      string
+	Instances     int
+	RSS, LiveHeap int64
+	When          string
 }
 
 type startupResult struct {
@@ -50,7 +50,6 @@ type startupResult struct {
 	Serving, Resynced time.Duration
 	ResyncWrites      float64
 	Reconciles        float64
-	RSS               int64
 	QuietWindow       time.Duration
 	QuietWrites       float64
 }
@@ -144,10 +143,10 @@ func (r *report) markdown() string {
 	w("")
 	w("## Memory and start-up")
 	w("")
-	w("| instances | manager RSS | when |")
-	w("|---:|---:|---|")
+	w("| instances | manager RSS | live Go heap | when |")
+	w("|---:|---:|---:|---|")
 	for _, m := range r.Memory {
-		w("| %d | %s | %s |", m.Instances, mib(m.RSS), m.When)
+		w("| %d | %s | %s | %s |", m.Instances, mib(m.RSS), mib(m.LiveHeap), m.When)
 	}
 	s := r.Startup
 	w("")
