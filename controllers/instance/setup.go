@@ -45,8 +45,8 @@ func ownedTypes() []client.Object {
 }
 
 // CacheOptions scopes the manager's cache of child kinds to objects labelled with an instance,
-// and keeps of each object only what the operator reads (trimForCache): managed fields, Pod
-// templates and specs no step reads made up most of the heap at thousands of instances.
+// and keeps of each object only what the operator reads (trimForCache): the cache is most of the
+// manager's memory at thousands of instances.
 func CacheOptions() cache.Options {
 	req, err := labels.NewRequirement(saasv1alpha1.LabelInstance, selection.Exists, nil)
 	if err != nil {

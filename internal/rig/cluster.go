@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,19 +114,7 @@ func (c *Cluster) APIServerMetrics(ctx context.Context) (map[string]float64, err
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(rc.Host, "/")+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("API server metrics: HTTP %d", resp.StatusCode)
-	}
-	return ParseMetrics(resp.Body)
+	return scrape(ctx, hc, strings.TrimSuffix(rc.Host, "/")+"/metrics")
 }
 
 // AuditLog is where the API server writes its audit events when ClusterConfig.AuditPolicy is set.

@@ -297,17 +297,22 @@ func (o *Operator) Metrics(ctx context.Context) (map[string]float64, error) {
 	if o.MetricsURL == "" {
 		return nil, errors.New("the operator serves no metrics: set OperatorConfig.Metrics")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.MetricsURL+"/metrics", nil)
+	return scrape(ctx, http.DefaultClient, o.MetricsURL+"/metrics")
+}
+
+// scrape fetches a metrics endpoint and parses it.
+func scrape(ctx context.Context, hc *http.Client, url string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
+		return nil, fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
 	}
 	return ParseMetrics(resp.Body)
 }

@@ -22,6 +22,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -171,6 +172,35 @@ func (b *bench) koosim(args ...string) *simulator.LoadResult {
 // with a plain client: the floor the webhook's latency is compared with.
 func (b *bench) bare(prefix string, n int, rate float64) *simulator.LoadResult {
 	b.registerOrders(prefix, n)
+	c := b.plainClient()
+	return b.paced(n, rate, func(i int) error {
+		order := simulator.LoadOrderID(prefix, i)
+		return c.Create(b.ctx, &saasv1alpha1.MarketplaceInstance{
+			ObjectMeta: metav1.ObjectMeta{Name: instanceName(order)},
+			Spec: saasv1alpha1.MarketplaceInstanceSpec{InstanceID: fmt.Sprintf("%s-bare-%d", strings.ToLower(prefix), i),
+				Order: saasv1alpha1.OrderReference{OrderID: order, OrderLineID: simulator.MockLineID(order)},
+				State: saasv1alpha1.StateActive},
+		})
+	})
+}
+
+// bareFreeze freezes and unfreezes the named instances by patching spec.state with a plain
+// client, in the order and at the rate `koosim load` sends updateInstanceStatus to them: the
+// same tenant churn without the endpoint, the floor that call is compared with.
+func (b *bench) bareFreeze(names []string, n int, rate float64) *simulator.LoadResult {
+	c := b.plainClient()
+	return b.paced(n, rate, func(i int) error {
+		state := saasv1alpha1.StateFrozen
+		if (i/len(names))%2 == 1 {
+			state = saasv1alpha1.StateActive
+		}
+		inst := &saasv1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: names[i%len(names)]}}
+		return c.Patch(b.ctx, inst, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"state":"`+state+`"}}`)))
+	})
+}
+
+// plainClient is an admin client without a client-side rate limit.
+func (b *bench) plainClient() client.Client {
 	rc, err := b.cluster.RESTConfig("admin")
 	if err != nil {
 		b.t.Fatal(err)
@@ -180,6 +210,12 @@ func (b *bench) bare(prefix string, n int, rate float64) *simulator.LoadResult {
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	return c
+}
+
+// paced runs op n times at rate per second, at most 32 at once, and summarizes the latencies; an
+// error counts as a failed call.
+func (b *bench) paced(n int, rate float64, op func(i int) error) *simulator.LoadResult {
 	var (
 		mu    sync.Mutex
 		lat   []time.Duration
@@ -196,15 +232,8 @@ func (b *bench) bare(prefix string, n int, rate float64) *simulator.LoadResult {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			order := simulator.LoadOrderID(prefix, i)
-			inst := &saasv1alpha1.MarketplaceInstance{
-				ObjectMeta: metav1.ObjectMeta{Name: instanceName(order)},
-				Spec: saasv1alpha1.MarketplaceInstanceSpec{InstanceID: fmt.Sprintf("%s-bare-%d", strings.ToLower(prefix), i),
-					Order: saasv1alpha1.OrderReference{OrderID: order, OrderLineID: simulator.MockLineID(order)},
-					State: saasv1alpha1.StateActive},
-			}
 			t0 := time.Now()
-			err := c.Create(b.ctx, inst)
+			err := op(i)
 			d := time.Since(t0)
 			mu.Lock()
 			defer mu.Unlock()
@@ -213,7 +242,7 @@ func (b *bench) bare(prefix string, n int, rate float64) *simulator.LoadResult {
 				codes["error"]++
 				return
 			}
-			codes["created"]++
+			codes["written"]++
 		}()
 	}
 	wg.Wait()
@@ -225,13 +254,14 @@ func summarize(lat []time.Duration, codes map[string]int, elapsed time.Duration)
 	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
 	r := &simulator.LoadResult{Sent: len(lat), Codes: codes, Elapsed: elapsed, PerSecond: float64(len(lat)) / elapsed.Seconds(),
 		P50: pct(0.5), P90: pct(0.9), P95: pct(0.95), P99: pct(0.99), Max: lat[len(lat)-1]}
-	r.Succeeded = codes["created"]
+	r.Succeeded = codes["written"]
 	r.Failed = r.Sent - r.Succeeded
 	return r
 }
 
 // latency runs each kind of callback at each rate, and the bare create beside newInstance.
-func (b *bench) latency(queryIDs []string, statusIDs []string) []latencyResult {
+func (b *bench) latency(queryIDs []string, statusNames []string) []latencyResult {
+	statusIDs := b.instanceIDs(statusNames)
 	var rows []latencyResult
 	for _, rate := range b.settings.rates {
 		n := rate * b.settings.seconds
@@ -241,17 +271,24 @@ func (b *bench) latency(queryIDs []string, statusIDs []string) []latencyResult {
 		b.registerOrders(prefix, n)
 		rows = append(rows,
 			latencyResult{Call: "newInstance", Rate: rate, Result: b.koosim(append(common, "--order-prefix", prefix)...)},
-			latencyResult{Call: "bare create (client)", Rate: rate, Result: b.bare("LATB"+r, n, float64(rate))},
+			latencyResult{Call: bareCreate, Rate: rate, Result: b.bare("LATB"+r, n, float64(rate))},
 			latencyResult{Call: "queryInstance, 1 ID", Rate: rate, Result: b.koosim(append(common,
 				"--activity", koogallery.ActivityQueryInstance, "--instance-id", queryIDs[0])...)},
 			latencyResult{Call: "queryInstance, 100 IDs", Rate: rate, Result: b.koosim(append(common,
 				"--activity", koogallery.ActivityQueryInstance, "--instance-id", strings.Join(queryIDs, ","))...)},
 			latencyResult{Call: "updateInstanceStatus", Rate: rate, Result: b.koosim(append(common,
 				"--activity", koogallery.ActivityUpdateInstanceStatus, "--instance-id", strings.Join(statusIDs, ","))...)},
+			latencyResult{Call: bareFreeze, Rate: rate, Result: b.bareFreeze(statusNames, n, float64(rate))},
 		)
 	}
 	return rows
 }
+
+// The plain-client rows, and the callback each one is the floor of.
+const (
+	bareCreate = "bare create (client)"
+	bareFreeze = "bare spec.state patch (client)"
+)
 
 // instanceIDs are the marketplace instance IDs of the named instances.
 func (b *bench) instanceIDs(names []string) []string {

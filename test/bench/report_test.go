@@ -99,10 +99,12 @@ func (r *report) markdown() string {
 	}
 	w("")
 	for _, rate := range r.Settings.rates {
-		webhook, bare := r.find("newInstance", rate), r.find("bare create (client)", rate)
-		if webhook != nil && bare != nil {
-			w("- newInstance / bare create at %d/s: p50 %.2f×, p99 %.2f×", rate,
-				float64(webhook.P50)/float64(bare.P50), float64(webhook.P99)/float64(bare.P99))
+		for _, pair := range [][2]string{{"newInstance", bareCreate}, {"updateInstanceStatus", bareFreeze}} {
+			webhook, bare := r.find(pair[0], rate), r.find(pair[1], rate)
+			if webhook != nil && bare != nil {
+				w("- %s / %s at %d/s: p50 %.2f×, p99 %.2f×", pair[0], pair[1], rate,
+					float64(webhook.P50)/float64(bare.P50), float64(webhook.P99)/float64(bare.P99))
+			}
 		}
 	}
 	w("")

@@ -252,8 +252,8 @@ func TestHelmDefaults(t *testing.T) {
 			t.Errorf("probe %s = %+v, want an HTTP GET on the probes port", name, p)
 		}
 	}
-	if c.Resources.Requests.Cpu().String() != "100m" || c.Resources.Limits.Memory().String() != "256Mi" {
-		t.Errorf("resources = %v, want requests 100m/128Mi, limits 500m/256Mi", c.Resources)
+	if c.Resources.Requests.Cpu().String() != "100m" || c.Resources.Limits.Memory().String() != "512Mi" {
+		t.Errorf("resources = %v, want requests 100m/128Mi, limits 500m/512Mi", c.Resources)
 	}
 
 	// The keys: the existing Secret, read-only at keysDir, 0400.
