@@ -33,6 +33,8 @@ type OperatorConfig struct {
 	Pprof bool
 	// Args are further manager flags.
 	Args []string
+	// Env are further KEY=VALUE variables of the process's environment (GOMEMLIMIT, say).
+	Env []string
 	// LogFile receives the process's output, appended; empty keeps it in memory only.
 	LogFile string
 }
@@ -106,6 +108,7 @@ func (o *Operator) Launch() error {
 		args = append(args, "--leader-elect", "--leader-election-namespace", o.cfg.LeaseNamespace)
 	}
 	cmd := exec.Command(o.cfg.Binary, append(args, o.cfg.Args...)...)
+	cmd.Env = append(os.Environ(), o.cfg.Env...)
 	var out io.Writer = o.log
 	var logFile *os.File
 	if o.cfg.LogFile != "" {

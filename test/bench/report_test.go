@@ -85,8 +85,9 @@ func (r *report) markdown() string {
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("# marketplace-operator benchmark")
 	w("")
-	w("%s · %s/%s · %d CPUs · Go %s · manager args: %q", time.Now().UTC().Format("2006-01-02 15:04 MST"),
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), strings.Join(r.Settings.operatorArgs, " "))
+	w("%s · %s/%s · %d CPUs · Go %s · manager args: %q · manager environment: %q", time.Now().UTC().Format("2006-01-02 15:04 MST"),
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), strings.Join(r.Settings.operatorArgs, " "),
+		strings.Join(r.Settings.operatorEnv, " "))
 	w("")
 	w("## Callback latency (`koosim load` → operator → local control plane)")
 	w("")

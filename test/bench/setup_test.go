@@ -52,13 +52,15 @@ type settings struct {
 	instances    int   // instances present for the memory and start-up figures
 	ceiling      int   // objects the raw write ceiling creates
 	operatorArgs []string
+	operatorEnv  []string
 }
 
 func loadSettings() settings {
 	s := settings{provision: []int{1000, 200}, rates: []int{50, 200}, seconds: 8, instances: 5000, ceiling: 4000,
-		operatorArgs: strings.Fields(envOr("BENCH_OPERATOR_ARGS", ""))}
+		operatorArgs: strings.Fields(envOr("BENCH_OPERATOR_ARGS", "")), operatorEnv: strings.Fields(envOr("BENCH_OPERATOR_ENV", ""))}
 	if os.Getenv("BENCH_QUICK") == "1" {
-		s = settings{provision: []int{40, 20}, rates: []int{20}, seconds: 5, instances: 300, ceiling: 500, operatorArgs: s.operatorArgs}
+		s = settings{provision: []int{40, 20}, rates: []int{20}, seconds: 5, instances: 300, ceiling: 500,
+			operatorArgs: s.operatorArgs, operatorEnv: s.operatorEnv}
 	}
 	// Sizes in between, for a machine or a session with less time.
 	if v := ints(os.Getenv("BENCH_PROVISION")); len(v) >= 2 {
@@ -174,7 +176,7 @@ func setup(t *testing.T) *bench {
 	b.ready = watchReadiness(t, ctx, b.cluster)
 	b.op, err = rig.StartOperator(ctx, rig.OperatorConfig{
 		Binary: filepath.Join(b.bin, "manager"), Kubeconfig: b.cluster.Kubeconfig("operator"), KeysDir: keysDir,
-		OpenAPIURL: openAPI, Metrics: true, Pprof: true, Args: b.settings.operatorArgs,
+		OpenAPIURL: openAPI, Metrics: true, Pprof: true, Args: b.settings.operatorArgs, Env: b.settings.operatorEnv,
 		LogFile: filepath.Join(b.out, "manager.log"),
 	})
 	if err != nil {
