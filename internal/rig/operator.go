@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -339,6 +340,20 @@ func ParseMetrics(r io.Reader) (map[string]float64, error) {
 		}
 	}
 	return samples, sc.Err()
+}
+
+// Counts writes a tally such as answer codes as "000000×12 000004×3", keys sorted.
+func Counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s×%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
 }
 
 // Sum adds the samples of one metric whose labels contain every given `name="value"` pair.

@@ -34,15 +34,7 @@ import (
 // ceiling measures the API server's raw write ceiling in this run: one client with no rate
 // limit creating small ConfigMaps from many goroutines as fast as it can.
 func (b *bench) ceiling(n int) ceilingResult {
-	rc, err := b.cluster.RESTConfig("admin")
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	rc.QPS, rc.Burst = -1, 0 // no client-side limit: the server is what is measured
-	c, err := client.New(rc, client.Options{})
-	if err != nil {
-		b.t.Fatal(err)
-	}
+	c := b.plainClient() // no client-side limit: the server is what is measured
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-ceiling"}}
 	if err := c.Create(b.ctx, ns); err != nil {
 		b.t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
 )
 
@@ -67,19 +68,6 @@ type report struct {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
-func codes(c map[string]int) string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s×%d", k, c[k]))
-	}
-	return strings.Join(parts, " ")
-}
-
 func (r *report) markdown() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
@@ -96,7 +84,7 @@ func (r *report) markdown() string {
 	for _, l := range r.Latency {
 		res := l.Result
 		w("| %s | %d | %d | %.0f | %s | %s | %s | %s | %s |", l.Call, l.Rate, res.Sent, res.PerSecond,
-			ms(res.P50), ms(res.P95), ms(res.P99), ms(res.Max), codes(res.Codes))
+			ms(res.P50), ms(res.P95), ms(res.P99), ms(res.Max), rig.Counts(res.Codes))
 	}
 	w("")
 	for _, rate := range r.Settings.rates {

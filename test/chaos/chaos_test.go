@@ -336,20 +336,7 @@ func (o *outcomes) add(code string) {
 func (o *outcomes) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return histogram(o.final)
-}
-
-func histogram(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s×%d", k, m[k]))
-	}
-	return strings.Join(parts, " ")
+	return rig.Counts(o.final)
 }
 
 // summaryRow is one scenario's line of the table printed after the suite. Its traffic and

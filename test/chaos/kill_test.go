@@ -186,7 +186,7 @@ func TestSIGKILLAtRandomPoints(t *testing.T) {
 	}
 	noErrors(t, "buyers", errs)
 	expectRetryable(NewWithT(t), sim)
-	t.Logf("buyers done in %s with %d kills; answers to attempts: %s", round(buyers), cr.k.count, histogram(trafficOf(sim).answers))
+	t.Logf("buyers done in %s with %d kills; answers to attempts: %s", round(buyers), cr.k.count, rig.Counts(trafficOf(sim).answers))
 
 	converged := expectConverged(t, ctx, prefix, tenants, 4*time.Minute)
 	p50, maxReady := quantiles(cr.k.ready)

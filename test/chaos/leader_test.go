@@ -143,7 +143,7 @@ func TestLeaderElectionTwoReplicas(t *testing.T) {
 	expectRetryable(g, sim)
 
 	converged := expectConverged(t, ctx, prefix, all, 3*time.Minute)
-	t.Logf("answers to attempts: %s", histogram(trafficOf(sim).answers))
+	t.Logf("answers to attempts: %s", rig.Counts(trafficOf(sim).answers))
 	row.recovery = fmt.Sprintf("Lease taken %s after SIGKILL; pending Ready %s after; converged %s", round(takeover), round(pendingReady), round(converged))
 }
 

@@ -11,6 +11,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
 )
@@ -157,5 +158,5 @@ func TestAPIServerRestart(t *testing.T) {
 	converged := expectConverged(t, ctx, prefix, append(append([]*tenant{}, running...), fresh...), 3*time.Minute)
 	row.recovery = fmt.Sprintf("unavailable %s (stop to ready); every call accepted %s after; converged %s",
 		round(readyAt.Sub(stopping)), round(allAnswered), round(converged))
-	t.Logf("%s; answers to attempts: %s", row.recovery, histogram(tr.answers))
+	t.Logf("%s; answers to attempts: %s", row.recovery, rig.Counts(tr.answers))
 }
