@@ -219,11 +219,14 @@ func startOperator(t *testing.T, ctx context.Context, name, leaseNamespace strin
 	return op
 }
 
-// scenarioContext bounds a scenario; every wait inside it inherits the deadline.
-func scenarioContext(t *testing.T, d time.Duration) context.Context {
+// startScenario bounds a scenario (every wait inside it inherits the deadline) and gives it its
+// row of the summary table.
+func startScenario(t *testing.T, name string, d time.Duration) (context.Context, *summaryRow) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
-	return ctx
+	row := &summaryRow{scenario: name}
+	report(t, row)
+	return ctx, row
 }
 
 // simulatorHTTP keeps enough idle connections for the concurrent buyers; each attempt still has

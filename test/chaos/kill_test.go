@@ -143,9 +143,8 @@ func killAtRandom(ctx context.Context, t *testing.T, op *rig.Operator, rng *rand
 // one instance per order line and no namespace left behind.
 func TestSIGKILLAtRandomPoints(t *testing.T) {
 	const instances, concurrency, prefix = 200, 16, "kill"
-	ctx := scenarioContext(t, 9*time.Minute)
-	row := &summaryRow{scenario: "SIGKILL at random points", instances: instances}
-	report(t, row)
+	ctx, row := startScenario(t, "SIGKILL at random points", 9*time.Minute)
+	row.instances = instances
 
 	rng := rand.New(rand.NewPCG(seed, 1)) //nolint:gosec // a replayable test mix
 	tenants, journeys := make([]*tenant, instances), make([]journey, instances)

@@ -41,10 +41,8 @@ const (
 // Lease; the killed replica, restarted, answers again as a follower.
 func TestLeaderElectionTwoReplicas(t *testing.T) {
 	const prefix = "lead"
-	ctx := scenarioContext(t, 6*time.Minute)
+	ctx, row := startScenario(t, "leader killed, 2 replicas", 6*time.Minute)
 	g := NewWithT(t)
-	row := &summaryRow{scenario: "leader killed, 2 replicas"}
-	report(t, row)
 	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}

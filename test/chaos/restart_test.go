@@ -23,10 +23,8 @@ import (
 // the API server is back, KooGallery's retries go through and every instance ends as asked.
 func TestAPIServerRestart(t *testing.T) {
 	const prefix = "apis"
-	ctx := scenarioContext(t, 6*time.Minute)
+	ctx, row := startScenario(t, "API server restarted", 6*time.Minute)
 	g := NewWithT(t)
-	row := &summaryRow{scenario: "API server restarted"}
-	report(t, row)
 	op := startOperator(t, ctx, "apiserver", "")
 	sim := newSimulator(t, op.MarketplaceURL)
 	// probe makes single attempts, to see what one KooGallery attempt is answered.
