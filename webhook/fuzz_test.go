@@ -490,6 +490,28 @@ func basicBody(mode uint8, fields []string, extra []byte) (body, signed []byte) 
 }
 
 // inWindow reports whether a timestamp skewMs away from now passes the default ±60 s window.
+// refusedEarly checks the calls answered before any activity runs: a timestamp outside the
+// window (000001) and a body that does not parse (000002), neither changing anything. It reports
+// whether the call was one of them.
+func (h *fuzzHarness) refusedEarly(t *testing.T, before map[string]string, rep fuzzReply, skewMs int64, perr error) bool {
+	t.Helper()
+	switch {
+	case !inWindow(skewMs):
+		if rep.code() != koogallery.ResultAuthFailed {
+			t.Fatalf("timestamp %d ms away answered %s", skewMs, rep.code())
+		}
+		h.checkUnchanged(t, before, "the call was refused")
+		return true
+	case perr != nil:
+		if rep.code() != koogallery.ResultInvalidParam {
+			t.Fatalf("body that does not parse (%v) answered %s (%s)", perr, rep.code(), rep.ResultMsg)
+		}
+		h.checkUnchanged(t, before, "the body does not parse")
+		return true
+	}
+	return false
+}
+
 func inWindow(skewMs int64) bool {
 	return skewMs >= -koogallery.DefaultWindow.Milliseconds() && skewMs <= koogallery.DefaultWindow.Milliseconds()
 }
@@ -532,18 +554,7 @@ func FuzzSignedBasic(f *testing.F) {
 		isQuery := perr == nil && req.ActivityName() == koogallery.ActivityQueryInstance
 		h.checkNoSecrets(t, w.Body.Bytes(), body, q.Get(koogallery.ParamSignature), isQuery && rep.code() == koogallery.ResultSuccess)
 
-		switch {
-		case !inWindow(skewMs):
-			if rep.code() != koogallery.ResultAuthFailed {
-				t.Fatalf("timestamp %d ms away answered %s", skewMs, rep.code())
-			}
-			h.checkUnchanged(t, before, "the call was refused")
-			return
-		case perr != nil:
-			if rep.code() != koogallery.ResultInvalidParam {
-				t.Fatalf("body that does not parse (%v) answered %s: %q", perr, rep.code(), w.Body.Bytes())
-			}
-			h.checkUnchanged(t, before, "the body does not parse")
+		if h.refusedEarly(t, before, rep, skewMs, perr) {
 			return
 		}
 		if !contains(codesFor[req.ActivityName()], rep.code()) {
@@ -622,18 +633,7 @@ func FuzzSignedKit(f *testing.F) {
 			t.Fatal("the decrypted client secret left the store")
 		}
 		req, perr := koogallery.ParseKitRequest(k, body)
-		switch {
-		case !inWindow(skewMs):
-			if rep.code() != koogallery.ResultAuthFailed {
-				t.Fatalf("timestamp %d ms away answered %s", skewMs, rep.code())
-			}
-			h.checkUnchanged(t, before, "the call was refused")
-			return
-		case perr != nil:
-			if rep.code() != koogallery.ResultInvalidParam {
-				t.Fatalf("body that does not parse (%v) answered %s", perr, rep.code())
-			}
-			h.checkUnchanged(t, before, "the body does not parse")
+		if h.refusedEarly(t, before, rep, skewMs, perr) {
 			return
 		}
 		if !contains([]string{"000000", "000002", "000003"}, rep.code()) {

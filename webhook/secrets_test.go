@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -11,7 +10,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -54,19 +52,9 @@ type leakRig struct {
 
 // post sends a signed request and keeps its signature and the reply.
 func (r *leakRig) post(g Gomega, path string, header http.Header, body []byte, sig string) koogallery.QueryInstanceReply {
-	req, err := http.NewRequest(http.MethodPost, "http://"+r.addr+path, bytes.NewReader(body))
-	g.Expect(err).NotTo(HaveOccurred())
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
+	raw, replyHeader := postHTTP(g, "http://"+r.addr+path, header, body)
 	r.mu.Lock()
-	r.replies = append(r.replies, string(raw)+" "+resp.Header.Get(koogallery.HeaderBodySign))
+	r.replies = append(r.replies, string(raw)+" "+replyHeader.Get(koogallery.HeaderBodySign))
 	r.sigs = append(r.sigs, sig)
 	r.mu.Unlock()
 	var rep koogallery.QueryInstanceReply

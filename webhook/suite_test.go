@@ -217,7 +217,21 @@ func post(g Gomega, key, body []byte, ts time.Time, nonce string) []byte {
 	return postRaw(g, endpoint+"?"+q.Encode(), nil, body)
 }
 
+// postRaw posts body and returns the reply, checking that it is JSON signed with the suite's key.
 func postRaw(g Gomega, url string, header http.Header, body []byte) []byte {
+	raw, replyHeader := postHTTP(g, url, header, body)
+	g.Expect(replyHeader.Get("Content-Type")).To(Equal("application/json;charset=UTF-8"))
+	signKey := basicKey
+	if header.Get(koogallery.HeaderSign) != "" {
+		signKey = kitKey
+	}
+	g.Expect(koogallery.VerifyBodySign([][]byte{signKey}, replyHeader.Get(koogallery.HeaderBodySign), raw)).To(Succeed())
+	return raw
+}
+
+// postHTTP posts body with the headers and returns the reply's body and headers; the endpoint
+// answers every call HTTP 200.
+func postHTTP(g Gomega, url string, header http.Header, body []byte) ([]byte, http.Header) {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	g.Expect(err).NotTo(HaveOccurred())
 	for k, v := range header {
@@ -229,13 +243,7 @@ func postRaw(g Gomega, url string, header http.Header, body []byte) []byte {
 	raw, err := io.ReadAll(resp.Body)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
-	g.Expect(resp.Header.Get("Content-Type")).To(Equal("application/json;charset=UTF-8"))
-	signKey := basicKey
-	if header.Get(koogallery.HeaderSign) != "" {
-		signKey = kitKey
-	}
-	g.Expect(koogallery.VerifyBodySign([][]byte{signKey}, resp.Header.Get(koogallery.HeaderBodySign), raw)).To(Succeed())
-	return raw
+	return raw, resp.Header
 }
 
 // send signs req now with the basic key and returns the reply decoded into out.
