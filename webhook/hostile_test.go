@@ -378,15 +378,7 @@ func TestReplayedNonceAcrossReplicas(t *testing.T) {
 	g.Expect(created.ResultCode).To(Equal(koogallery.ResultProcessing))
 	g.Expect(created.InstanceID).NotTo(BeEmpty())
 	id := created.InstanceID
-	list := &saasv1alpha1.MarketplaceInstanceList{}
-	g.Expect(k8s.List(context.Background(), list)).To(Succeed())
-	n := 0
-	for _, it := range list.Items {
-		if it.Spec.Order.OrderID == orderID {
-			n++
-		}
-	}
-	g.Expect(n).To(Equal(1), "one instance for the order")
+	g.Expect(instancesOfOrder(g, orderID)).To(Equal(1), "one instance for the order")
 
 	renewID, renewLine := newOrder(basicProduct, basicSKU)
 	ok := Equal(koogallery.ResultSuccess)

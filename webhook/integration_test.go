@@ -47,15 +47,7 @@ func TestNewInstanceConcurrentDuplicatesThenPollToReady(t *testing.T) {
 		g.Expect(r.ResultCode).To(Equal(koogallery.ResultProcessing), "reply %d", i)
 		g.Expect(r.InstanceID).To(Equal(inst.Spec.InstanceID), "reply %d", i)
 	}
-	list := &saasv1alpha1.MarketplaceInstanceList{}
-	g.Expect(k8s.List(context.Background(), list)).To(Succeed())
-	n := 0
-	for _, it := range list.Items {
-		if it.Spec.Order.OrderID == orderID {
-			n++
-		}
-	}
-	g.Expect(n).To(Equal(1))
+	g.Expect(instancesOfOrder(g, orderID)).To(Equal(1))
 	// The reply waited for the create alone; the reconciler's first status write records the
 	// call that made the instance, once.
 	g.Eventually(func(g Gomega) {

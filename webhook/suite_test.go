@@ -276,6 +276,19 @@ func kitSend(g Gomega, req koogallery.KitRequest) koogallery.Reply {
 	return r
 }
 
+// instancesOfOrder counts the instances made for the order.
+func instancesOfOrder(g Gomega, orderID string) int {
+	list := &saasv1alpha1.MarketplaceInstanceList{}
+	g.Expect(k8s.List(context.Background(), list)).To(Succeed())
+	n := 0
+	for _, it := range list.Items {
+		if it.Spec.Order.OrderID == orderID {
+			n++
+		}
+	}
+	return n
+}
+
 func getInstance(g Gomega, name string) *saasv1alpha1.MarketplaceInstance {
 	inst := &saasv1alpha1.MarketplaceInstance{}
 	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Name: name}, inst)).To(Succeed())

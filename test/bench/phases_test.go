@@ -26,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
-	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
 )
@@ -113,11 +112,7 @@ func (b *bench) apiServerMetrics() map[string]float64 {
 
 // clusterWrites is how many write requests the API server has served, from every client.
 func clusterWrites(m map[string]float64) float64 {
-	var n float64
-	for _, verb := range []string{"POST", "PUT", "PATCH", "APPLY", "DELETE"} {
-		n += rig.Sum(m, "apiserver_request_total", `verb="`+verb+`"`)
-	}
-	return n
+	return sumVerbs(m, "apiserver_request_total", "verb", "POST", "PUT", "PATCH", "APPLY", "DELETE")
 }
 
 func reconciles(m map[string]float64) float64 {

@@ -297,9 +297,14 @@ func (b *bench) metrics() map[string]float64 {
 
 // writes is how many write requests the operator has sent to the API server.
 func writes(m map[string]float64) float64 {
+	return sumVerbs(m, "rest_client_requests_total", "method", "POST", "PUT", "PATCH", "DELETE")
+}
+
+// sumVerbs adds a request counter's samples over the given values of its verb label.
+func sumVerbs(m map[string]float64, metric, label string, verbs ...string) float64 {
 	var n float64
-	for _, verb := range []string{"POST", "PUT", "PATCH", "DELETE"} {
-		n += rig.Sum(m, "rest_client_requests_total", `method="`+verb+`"`)
+	for _, verb := range verbs {
+		n += rig.Sum(m, metric, label+`="`+verb+`"`)
 	}
 	return n
 }
