@@ -1,29 +1,40 @@
 package instance
 
 import (
+	"strings"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 )
 
 // trimForCache drops, before an object enters the cache, managed fields and what the operator
 // never reads of its kind, so the cache of every tenant's children stays small at thousands of
-// instances. What a step reads of a cached child is its metadata (the applied-hash annotation,
-// the instance label, owner references) and, for some kinds, status or a field or two:
+// instances. What a step reads of a cached child is its metadata (the applied-hash and other
+// annotations of the operator's own, the instance label, owner references) and, for some kinds,
+// status or a field or two:
 //
 //   - Deployment, StatefulSet: spec.replicas and status (readiness, freeze); not the Pod template.
 //   - Job, CronJob: status (the release backup); not the Pod template.
-//   - ResourceQuota: spec and status (changeInstanceCheck compares usage with a plan's quota).
+//   - ResourceQuota: status.used (changeInstanceCheck and a downgrade compare it with a plan's quota).
 //   - Secret: data (the credentials queryInstance hands to KooGallery).
 //   - Namespace, LimitRange, Service, Ingress, NetworkPolicy: metadata only.
+//
+// Labels and annotations keep only the operator's own keys: the Pod Security labels of a tenant
+// Namespace or a Deployment's revision annotation are most of a child's metadata, and nothing
+// here reads them (an applied object's drift shows in its applied hash, not its labels).
 //
 // A Get of a cached child therefore returns a partial object: read anything else from the API
 // server (Reconciler.APIReader).
 func trimForCache(obj any) (any, error) {
 	if a, err := meta.Accessor(obj); err == nil {
 		a.SetManagedFields(nil)
+		a.SetLabels(ownKeys(a.GetLabels()))
+		a.SetAnnotations(ownKeys(a.GetAnnotations()))
 	}
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
@@ -34,6 +45,8 @@ func trimForCache(obj any) (any, error) {
 		o.Spec = batchv1.JobSpec{}
 	case *batchv1.CronJob:
 		o.Spec = batchv1.CronJobSpec{}
+	case *corev1.ResourceQuota:
+		o.Spec, o.Status = corev1.ResourceQuotaSpec{}, corev1.ResourceQuotaStatus{Used: o.Status.Used}
 	case *corev1.Namespace:
 		o.Spec, o.Status = corev1.NamespaceSpec{}, corev1.NamespaceStatus{Phase: o.Status.Phase}
 	case *corev1.LimitRange:
@@ -46,4 +59,18 @@ func trimForCache(obj any) (any, error) {
 		o.Spec = networkingv1.NetworkPolicySpec{}
 	}
 	return obj, nil
+}
+
+// ownKeys returns the entries of m under the operator's key prefix, or nil if there are none.
+func ownKeys(m map[string]string) map[string]string {
+	var own map[string]string
+	for k, v := range m {
+		if strings.HasPrefix(k, saasv1alpha1.GroupVersion.Group+"/") {
+			if own == nil {
+				own = make(map[string]string, 2)
+			}
+			own[k] = v
+		}
+	}
+	return own
 }

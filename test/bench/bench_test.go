@@ -3,14 +3,16 @@
 package bench
 
 import (
+	"bufio"
 	"context"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
-
-	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 )
 
 func TestBench(t *testing.T) {
@@ -89,16 +91,38 @@ func (b *bench) write(rep *report) {
 }
 
 // memory reads the manager's RSS as it is, then its live heap: the Go heap right after a
-// collection the heap profile endpoint forces. RSS is what a container limit must hold; the
-// live heap is what the operator keeps, the rest being the collector's headroom (GOGC).
+// collection the heap profile endpoint forces, as that same response reports it (a metrics
+// scrape a moment later would count what busy reconcilers allocated meanwhile). RSS is what a
+// container limit must hold; the live heap is what the operator keeps, the rest being the
+// collector's headroom (GOGC).
 func (b *bench) memory(instances int, when string) memoryRow {
 	rss, err := b.op.RSS()
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	b.profile("heap", "heap-live.pprof", 0)
-	live := rig.Sum(b.metrics(), "go_memstats_heap_alloc_bytes")
-	return memoryRow{Instances: instances, RSS: rss, LiveHeap: int64(live), When: when}
+	return memoryRow{Instances: instances, RSS: rss, LiveHeap: b.liveHeap(), When: when}
+}
+
+// liveHeap is the HeapAlloc that the text form of the heap profile prints after its collection.
+func (b *bench) liveHeap() int64 {
+	resp, err := http.Get(b.op.PprofURL + "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "# HeapAlloc = "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				b.t.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.t.Fatalf("no HeapAlloc in the heap profile (%v)", sc.Err())
+	return 0
 }
 
 // apiServerAudit restarts the API server with the audit policy (or none); the operator and
