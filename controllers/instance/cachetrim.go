@@ -61,14 +61,25 @@ func trimForCache(obj any) (any, error) {
 	return obj, nil
 }
 
-// ownKeys returns the entries of m under the operator's key prefix, or nil if there are none.
+// ownKeys returns the entries of m under the operator's key prefix: m itself when it holds
+// nothing else (the annotations of most children), nil when it holds none of them.
 func ownKeys(m map[string]string) map[string]string {
-	var own map[string]string
+	prefix := saasv1alpha1.GroupVersion.Group + "/"
+	n := 0
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			n++
+		}
+	}
+	switch n {
+	case len(m):
+		return m
+	case 0:
+		return nil
+	}
+	own := make(map[string]string, n)
 	for k, v := range m {
-		if strings.HasPrefix(k, saasv1alpha1.GroupVersion.Group+"/") {
-			if own == nil {
-				own = make(map[string]string, 2)
-			}
+		if strings.HasPrefix(k, prefix) {
 			own[k] = v
 		}
 	}
