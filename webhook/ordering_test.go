@@ -1,11 +1,15 @@
 package webhook
 
 import (
+	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
@@ -146,5 +150,42 @@ func TestAppendHistoryBounded(t *testing.T) {
 func TestPointerEscapes(t *testing.T) {
 	if got := pointer("metadata", "annotations", "saas.marketplace.dev/last~call"); got != "/metadata/annotations/saas.marketplace.dev~1last~0call" {
 		t.Error(got)
+	}
+}
+
+// A call is decided on the instance as the API server has it, not on the cache's copy, which can
+// lag: here the cache still shows the instance Active with no state call applied, while the API
+// server already has a FREEZE signed after this UNFREEZE. Decided on the cache, the UNFREEZE
+// would look newest and be applied (or fail its patch); decided on the fresh copy it is late,
+// acknowledged, recorded as ignored, and the instance stays frozen.
+func TestStateChangeDecidedOnFreshRead(t *testing.T) {
+	frozen := readyInstance("fresh", "i-fresh")
+	frozen.Spec.State = saasv1alpha1.StateFrozen
+	frozen.Annotations = map[string]string{annotationKey(aspectState): strconv.FormatInt(testNow.UnixMilli(), 10)}
+	lagging := interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+		if err := c.List(ctx, list, opts...); err != nil {
+			return err
+		}
+		if l, ok := list.(*saasv1alpha1.MarketplaceInstanceList); ok {
+			for i := range l.Items {
+				l.Items[i].Spec.State = saasv1alpha1.StateActive
+				l.Items[i].Annotations = nil
+			}
+		}
+		return nil
+	}}
+	s, c := newFakeServerWith(t, Options{}, lagging, frozen)
+	signed := testNow.Add(-time.Second) // before the FREEZE the API server has
+	body := mustJSON(t, &koogallery.UpdateInstanceStatusRequest{InstanceID: "i-fresh", Status: koogallery.StatusUnfreeze})
+	if rep, _ := do(t, s, signedBasic(DefaultPath, testBasicKey, body, signed), testBasicKey); rep.ResultCode != koogallery.ResultSuccess {
+		t.Fatalf("answer %s", rep.ResultCode)
+	}
+	got := &saasv1alpha1.MarketplaceInstance{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "fresh"}, got); err != nil {
+		t.Fatal(err)
+	}
+	h := got.Status.History
+	if got.Spec.State != saasv1alpha1.StateFrozen || len(h) != 1 || !strings.Contains(h[0].Detail, "ignored") {
+		t.Fatalf("state %s, history %+v", got.Spec.State, h)
 	}
 }
