@@ -489,7 +489,6 @@ func basicBody(mode uint8, fields []string, extra []byte) (body, signed []byte) 
 	return canon, canon
 }
 
-// inWindow reports whether a timestamp skewMs away from now passes the default ±60 s window.
 // refusedEarly checks the calls answered before any activity runs: a timestamp outside the
 // window (000001) and a body that does not parse (000002), neither changing anything. It reports
 // whether the call was one of them.
@@ -512,6 +511,7 @@ func (h *fuzzHarness) refusedEarly(t *testing.T, before map[string]string, rep f
 	return false
 }
 
+// inWindow reports whether a timestamp skewMs away from now passes the default ±60 s window.
 func inWindow(skewMs int64) bool {
 	return skewMs >= -koogallery.DefaultWindow.Milliseconds() && skewMs <= koogallery.DefaultWindow.Milliseconds()
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 )
 
 func TestBench(t *testing.T) {
@@ -112,8 +114,8 @@ func (b *bench) idle() {
 	quiet := 0
 	NewWithT(b.t).Eventually(func() bool {
 		m := b.metrics()
-		if sumOf(m, "workqueue_depth", `name="marketplaceinstance"`) == 0 &&
-			sumOf(m, "controller_runtime_active_workers", `controller="marketplaceinstance"`) == 0 {
+		if rig.Sum(m, "workqueue_depth", `name="marketplaceinstance"`) == 0 &&
+			rig.Sum(m, "controller_runtime_active_workers", `controller="marketplaceinstance"`) == 0 {
 			quiet++
 		} else {
 			quiet = 0

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
 )
@@ -116,26 +117,7 @@ func clusterWrites(m map[string]float64) float64 {
 }
 
 func reconciles(m map[string]float64) float64 {
-	return sumOf(m, "controller_runtime_reconcile_total", `controller="marketplaceinstance"`)
-}
-
-func sumOf(m map[string]float64, metric string, labels ...string) float64 {
-	var n float64
-	for k, v := range m {
-		if strings.HasPrefix(k, metric+"{") && containsAll(k, labels) {
-			n += v
-		}
-	}
-	return n
-}
-
-func containsAll(s string, parts []string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
+	return rig.Sum(m, "controller_runtime_reconcile_total", `controller="marketplaceinstance"`)
 }
 
 // koosim runs `koosim load` against the operator and returns its result.
@@ -338,7 +320,7 @@ func (b *bench) restart(queryID string) startupResult {
 	var m map[string]float64
 	g.Eventually(func() bool {
 		m = b.metrics()
-		return sumOf(m, "workqueue_depth", `name="marketplaceinstance"`) == 0 && reconciles(m) >= instances
+		return rig.Sum(m, "workqueue_depth", `name="marketplaceinstance"`) == 0 && reconciles(m) >= instances
 	}).WithTimeout(10*time.Minute).WithPolling(250*time.Millisecond).Should(BeTrue(),
 		func() string { return "the initial reconcile did not drain:\n" + b.op.Tail(30) })
 	r.Resynced = time.Since(start)
