@@ -19,7 +19,9 @@ import (
 )
 
 // ClusterConfig describes a cluster for hack/cluster.sh. Ports must be free: each suite picks
-// its own, so suites and `make dev` can run side by side.
+// its own, so suites and `make dev` can run side by side, and below 32768, out of Linux's
+// ephemeral range, where an outgoing connection could hold one by chance (etcd's peer port,
+// EtcdPort+1, once did and failed a chaos run).
 type ClusterConfig struct {
 	Root   string // the repository
 	Assets string // the control plane folder (KUBEBUILDER_ASSETS)

@@ -150,7 +150,7 @@ func setup(t *testing.T) *bench {
 	var err error
 	b.cluster, err = rig.StartCluster(ctx, rig.ClusterConfig{
 		Root: root, Assets: assets, State: filepath.Join(tmp, "cluster"),
-		EtcdPort: 44379, APIPort: 48443, KCMPort: 44257, SchedulerPort: 44259,
+		EtcdPort: 29379, APIPort: 29443, KCMPort: 29257, SchedulerPort: 29259,
 		// Enough Pod room for every instance's replica, and kcm fast enough that Deployments
 		// becoming Available measures the operator, not kcm's default 20 requests/s.
 		Nodes: 4, NodePods: (b.settings.instances/4 + 1) * 2, NodeCPU: b.settings.instances/4 + 32, ControllerQPS: 400,

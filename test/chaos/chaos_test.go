@@ -43,7 +43,7 @@ import (
 // The chaos cluster's ports differ from e2e's, make dev's and the benchmark suite's, so they can
 // run side by side.
 const (
-	etcdPort, apiPort, kcmPort, schedulerPort = 34379, 38443, 34257, 34259
+	etcdPort, apiPort, kcmPort, schedulerPort = 28379, 28443, 28257, 28259
 	basicKey                                  = "chaos-basic-key-0123456789"
 	kitKey                                    = "chaos-kit-key-0123456789"
 	openAPIAK, openAPISK                      = "chaos-ak", "chaos-sk"

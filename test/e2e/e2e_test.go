@@ -60,7 +60,7 @@ func run(m *testing.M) (int, error) {
 	start := time.Now()
 	c, err := rig.StartCluster(context.Background(), rig.ClusterConfig{
 		Root: root, Assets: assets, State: filepath.Join(tmp, "cluster"),
-		EtcdPort: 32379, APIPort: 36443, KCMPort: 30257, SchedulerPort: 30259, Nodes: 2,
+		EtcdPort: 30379, APIPort: 30443, KCMPort: 30257, SchedulerPort: 30259, Nodes: 2,
 	})
 	if err != nil {
 		return 0, err
