@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -127,10 +129,19 @@ func (r *Reconciler) live(ctx context.Context, gvk schema.GroupVersionKind, name
 	return u, nil
 }
 
-// ownedBy reports whether obj carries the instance's label, i.e. is ours to adopt or change.
-func ownedBy(obj interface{ GetLabels() map[string]string }, inst *saasv1alpha1.MarketplaceInstance) bool {
-	return obj.GetLabels()[saasv1alpha1.LabelInstance] == inst.Name
+// ownedBy reports whether obj is the instance's to change or delete: its controller owner
+// reference names the instance. Every child is applied with that reference, and the cache keeps
+// it (not the instance label, see trimForCache). The name, not the UID, decides: instances are
+// cluster-scoped, so the name is unique, and an instance deleted and made again under its name
+// takes over what the old one left while the garbage collector has not removed it yet.
+func ownedBy(obj metav1.Object, inst *saasv1alpha1.MarketplaceInstance) bool {
+	ref := metav1.GetControllerOfNoCopy(obj)
+	return ref != nil && ref.Kind == instanceKind && ref.Name == inst.Name &&
+		strings.HasPrefix(ref.APIVersion, saasv1alpha1.GroupVersion.Group+"/")
 }
+
+// instanceKind is the kind a child's controller reference names.
+const instanceKind = "MarketplaceInstance"
 
 // errNotOurs marks an object in our way that another owner manages.
 var errNotOurs = errors.New("exists and is not managed by this instance")

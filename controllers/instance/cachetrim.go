@@ -1,22 +1,24 @@
 package instance
 
 import (
-	"strings"
+	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 )
 
-// trimForCache drops, before an object enters the cache, managed fields and what the operator
-// never reads of its kind, so the cache of every tenant's children stays small at thousands of
-// instances. What a step reads of a cached child is its metadata (the applied-hash and other
-// annotations of the operator's own, the instance label, owner references) and, for some kinds,
-// status or a field or two:
+// trimForCache drops, before an object enters the cache, what the operator never reads of its
+// kind, so the cache of every tenant's children stays small at thousands of instances. What a
+// step reads of a cached child is its name, owner references, generation, creation time, two
+// annotations of the operator's own (applied hash, frozen replicas) and, for some kinds, status
+// or a field or two:
 //
 //   - Deployment, StatefulSet: spec.replicas and status (readiness, freeze); not the Pod template.
 //   - Job, CronJob: status (the release backup); not the Pod template.
@@ -24,17 +26,15 @@ import (
 //   - Secret: data (the credentials queryInstance hands to KooGallery).
 //   - Namespace, LimitRange, Service, Ingress, NetworkPolicy: metadata only.
 //
-// Labels and annotations keep only the operator's own keys: the Pod Security labels of a tenant
-// Namespace or a Deployment's revision annotation are most of a child's metadata, and nothing
-// here reads them (an applied object's drift shows in its applied hash, not its labels).
+// A cached child has no labels (ownership is read from its controller reference, see ownedBy):
+// a Go map costs over 300 bytes even with one entry, and labels and annotations were the
+// largest part of a trimmed child. See compactMeta for the rest.
 //
 // A Get of a cached child therefore returns a partial object: read anything else from the API
 // server (Reconciler.APIReader).
 func trimForCache(obj any) (any, error) {
 	if a, err := meta.Accessor(obj); err == nil {
-		a.SetManagedFields(nil)
-		a.SetLabels(ownKeys(a.GetLabels()))
-		a.SetAnnotations(ownKeys(a.GetAnnotations()))
+		compactMeta(a)
 	}
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
@@ -61,27 +61,38 @@ func trimForCache(obj any) (any, error) {
 	return obj, nil
 }
 
-// ownKeys returns the entries of m under the operator's key prefix: m itself when it holds
-// nothing else (the annotations of most children), nil when it holds none of them.
-func ownKeys(m map[string]string) map[string]string {
-	prefix := saasv1alpha1.GroupVersion.Group + "/"
-	n := 0
-	for k := range m {
-		if strings.HasPrefix(k, prefix) {
-			n++
+// cachedAnnotations are the annotations a step reads of a cached child.
+var cachedAnnotations = []string{annotationAppliedHash, saasv1alpha1.AnnotationFrozenReplicas}
+
+// compactMeta keeps of a child's metadata what the steps read, and shares the strings that
+// many cached objects repeat: the nine children of an instance carry its name, UID and
+// namespace, and every tenant has a "web" or a "tenant-quota". Decoding gives each object
+// its own copy of every string; the shared copies are dropped by the runtime once no cached
+// object holds them (unique.Make).
+func compactMeta(a metav1.Object) {
+	a.SetManagedFields(nil)
+	a.SetLabels(nil)
+	var kept map[string]string
+	for _, k := range cachedAnnotations {
+		if v, ok := a.GetAnnotations()[k]; ok {
+			if kept == nil {
+				kept = make(map[string]string, len(cachedAnnotations))
+			}
+			kept[k] = v // k is the constant: the decoded key is not kept
 		}
 	}
-	switch n {
-	case len(m):
-		return m
-	case 0:
-		return nil
+	a.SetAnnotations(kept)
+	a.SetName(shared(a.GetName()))
+	a.SetNamespace(shared(a.GetNamespace()))
+	refs := a.GetOwnerReferences()
+	for i := range refs {
+		r := &refs[i]
+		r.APIVersion, r.Kind, r.Name = shared(r.APIVersion), shared(r.Kind), shared(r.Name)
+		r.UID = types.UID(shared(string(r.UID)))
 	}
-	own := make(map[string]string, n)
-	for k, v := range m {
-		if strings.HasPrefix(k, prefix) {
-			own[k] = v
-		}
-	}
-	return own
+}
+
+// shared returns the one copy of s that every cached object holding s shares.
+func shared(s string) string {
+	return unique.Make(s).Value()
 }

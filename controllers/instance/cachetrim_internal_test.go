@@ -2,6 +2,7 @@ package instance
 
 import (
 	"testing"
+	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -9,14 +10,18 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 )
 
 // The cache keeps what the steps read of each kind and drops the rest.
 func TestTrimForCache(t *testing.T) {
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: "web", Namespace: "t",
-			Labels:        map[string]string{"saas.marketplace.dev/instance": "i", "pod-security.kubernetes.io/enforce": "restricted"},
-			Annotations:   map[string]string{annotationAppliedHash: "abc", "deployment.kubernetes.io/revision": "3"},
+			Labels:      map[string]string{"saas.marketplace.dev/instance": "i", "pod-security.kubernetes.io/enforce": "restricted"},
+			Annotations: map[string]string{annotationAppliedHash: "abc", "deployment.kubernetes.io/revision": "3"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "saas.marketplace.dev/v1alpha1", Kind: "MarketplaceInstance",
+				Name: "i", UID: "u-1", Controller: ptr.To(true)}},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "marketplace-operator"}}}
 	}
 	d := &appsv1.Deployment{ObjectMeta: meta(),
@@ -33,9 +38,18 @@ func TestTrimForCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(d.ManagedFields) != 0 || len(d.Annotations) != 1 || d.Annotations[annotationAppliedHash] != "abc" ||
-		len(d.Labels) != 1 || d.Labels["saas.marketplace.dev/instance"] != "i" {
+	if len(d.ManagedFields) != 0 || len(d.Annotations) != 1 || d.Annotations[annotationAppliedHash] != "abc" || d.Labels != nil {
 		t.Errorf("metadata: %+v", d.ObjectMeta)
+	}
+	// What decides ownership stays, and the strings every child of the instance repeats are
+	// one copy.
+	inst := &saasv1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: "i"}}
+	if !ownedBy(d, inst) || ownedBy(d, &saasv1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: "j"}}) {
+		t.Errorf("ownership: %+v", d.OwnerReferences)
+	}
+	if unsafe.StringData(d.Namespace) != unsafe.StringData(np.Namespace) ||
+		unsafe.StringData(d.OwnerReferences[0].Name) != unsafe.StringData(secret.OwnerReferences[0].Name) {
+		t.Error("namespace and owner name are not shared")
 	}
 	if *d.Spec.Replicas != 2 || d.Status.ReadyReplicas != 2 || len(d.Spec.Template.Spec.Containers) != 0 {
 		t.Errorf("deployment: %+v", d)

@@ -689,3 +689,36 @@ func TestCreationRecordedInHistory(t *testing.T) {
 	g.Eventually(func() float64 { return reconciles(t) }).Should(BeNumerically(">", before))
 	check(g, get(g, inst.Name).Status.History)
 }
+
+// A namespace under the tenant's name that the instance does not control is refused, also
+// when it carries the instance label (which puts it in the operator's cache): labelled by hand,
+// or another instance's whose hashed long name equals this one's.
+func TestNamespaceNotControlledIsRefused(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, basicProduct, basicSKU)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: render.NamespaceName(inst.Name),
+		Labels: map[string]string{saasv1alpha1.LabelInstance: inst.Name}}}
+	g := NewWithT(t)
+	ctx := context.Background()
+	g.Expect(k8s.Create(ctx, ns)).To(Succeed())
+	t.Cleanup(func() {
+		_ = k8s.Delete(ctx, ns)
+		finalizeNamespace(NewWithT(t), ns.Name)
+	})
+	create(t, inst)
+	g.Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonConflict)
+		g.Expect(cond(got, saasv1alpha1.ConditionProvisioned).Message).To(ContainSubstring("is not managed by this instance"))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ns), ns)).To(Succeed())
+	g.Expect(ns.OwnerReferences).To(BeEmpty(), "the namespace was taken over")
+
+	// Releasing the instance leaves the namespace alone.
+	g.Expect(k8s.Delete(ctx, inst)).To(Succeed())
+	g.Eventually(func() error {
+		return k8s.Get(ctx, client.ObjectKeyFromObject(inst), &saasv1alpha1.MarketplaceInstance{})
+	}).WithTimeout(15 * time.Second).Should(MatchError(ContainSubstring("not found")))
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ns), ns)).To(Succeed())
+	g.Expect(ns.DeletionTimestamp).To(BeNil(), "the namespace was deleted")
+}

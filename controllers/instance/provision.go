@@ -50,20 +50,27 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, s *scope, _ *saasv1alp
 		// The cache only holds labelled namespaces: make sure an unlabelled one is not there.
 		other := &corev1.Namespace{}
 		err := r.APIReader.Get(ctx, client.ObjectKey{Name: ns.Name}, other)
-		if err == nil && !ownedBy(other, s.inst) {
-			s.set(saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonConflict,
-				fmt.Sprintf("namespace %s exists and is not managed by this instance; delete or rename it", ns.Name))
-			return reconcileTerminal(fmt.Errorf("namespace %s %w", ns.Name, errNotOurs))
-		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("getting namespace %s: %w", ns.Name, err)
 		}
+		if err == nil && !ownedBy(other, s.inst) {
+			return namespaceNotOurs(s, ns.Name)
+		}
+	} else if !ownedBy(live, s.inst) {
+		// Another instance's (a hashed long name can equal a crafted short one) or labelled by hand.
+		return namespaceNotOurs(s, ns.Name)
 	}
 	if err := r.apply(ctx, s.inst, ns, live); err != nil {
 		return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
 	}
 	s.inst.Status.Namespace = ns.Name
 	return nil
+}
+
+func namespaceNotOurs(s *scope, name string) error {
+	s.set(saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonConflict,
+		fmt.Sprintf("namespace %s exists and is not managed by this instance; delete or rename it", name))
+	return reconcileTerminal(fmt.Errorf("namespace %s %w", name, errNotOurs))
 }
 
 // ensureQuota applies the plan's ResourceQuota and LimitRange, or prunes them when the plan

@@ -3,6 +3,9 @@ package instance
 import (
 	"context"
 	"fmt"
+	"maps"
+	"reflect"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -10,7 +13,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -46,7 +51,11 @@ func ownedTypes() []client.Object {
 
 // CacheOptions scopes the manager's cache of child kinds to objects labelled with an instance,
 // and keeps of each object only what the operator reads (trimForCache): the cache is most of the
-// manager's memory at thousands of instances.
+// manager's memory at thousands of instances. For the same reason the child kinds' informers
+// have no namespace index: it held a set per tenant namespace and kind (over 300 bytes each,
+// for one or two objects), and nothing lists children by namespace from the cache. A List of
+// a child kind in a namespace fails (index "namespace" does not exist): read those from the API
+// server.
 func CacheOptions() cache.Options {
 	req, err := labels.NewRequirement(saasv1alpha1.LabelInstance, selection.Exists, nil)
 	if err != nil {
@@ -54,10 +63,19 @@ func CacheOptions() cache.Options {
 	}
 	sel := labels.NewSelector().Add(*req)
 	by := map[client.Object]cache.ByObject{}
+	children := map[reflect.Type]bool{}
 	for _, o := range ownedTypes() {
 		by[o] = cache.ByObject{Label: sel, Transform: trimForCache}
+		children[reflect.TypeOf(o)] = true
 	}
-	return cache.Options{ByObject: by, DefaultTransform: cache.TransformStripManagedFields()}
+	return cache.Options{ByObject: by, DefaultTransform: cache.TransformStripManagedFields(),
+		NewInformer: func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
+			if children[reflect.TypeOf(obj)] {
+				idx = maps.Clone(idx)
+				delete(idx, toolscache.NamespaceIndex)
+			}
+			return toolscache.NewSharedIndexInformer(lw, obj, resync, idx)
+		}}
 }
 
 // SetupWithManager registers the indexes and the controller.
