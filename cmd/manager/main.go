@@ -102,6 +102,9 @@ func run(ctx context.Context, o *options) error {
 	if soft := setMemoryLimit(os.Getenv, os.ReadFile); soft > 0 {
 		ctrl.Log.Info("Go memory limit set below the container's", "bytes", soft)
 	}
+	if pct := setGCPercent(os.Getenv); pct > 0 {
+		ctrl.Log.Info("Go collector target set (GOGC overrides it)", "percent", pct)
+	}
 	cfg, err := restConfig(o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)

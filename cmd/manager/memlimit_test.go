@@ -48,3 +48,20 @@ func TestSetMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestSetGCPercent(t *testing.T) {
+	t.Cleanup(func() { debug.SetGCPercent(100) })
+	debug.SetGCPercent(100)
+	if got := setGCPercent(func(string) string { return "" }); got != defaultGCPercent || debug.SetGCPercent(100) != defaultGCPercent {
+		t.Errorf("without GOGC: set %d, want %d", got, defaultGCPercent)
+	}
+	gogc := func(k string) string {
+		if k == "GOGC" {
+			return "200"
+		}
+		return ""
+	}
+	if got := setGCPercent(gogc); got != 0 || debug.SetGCPercent(100) != 100 {
+		t.Errorf("GOGC set: the manager changed the collector's target (%d)", got)
+	}
+}

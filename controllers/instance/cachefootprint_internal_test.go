@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/yaml"
@@ -27,35 +28,45 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
-// BenchmarkCacheFootprint reports the heap that the cached children of one instance of the
-// sample plan demo-basic hold (nine objects), as the manager caches them and, for comparison,
-// as a default cache would (managed fields stripped, namespace index). The objects are decoded
-// from the protobuf the API server sends, so each holds what a watched one holds.
+// BenchmarkCacheFootprint reports the heap that one instance of the sample plan demo-basic and
+// its nine children hold in the cache, as the manager caches them and, for comparison, as a
+// default cache would (managed fields stripped, namespace index). The objects are decoded from
+// what the API server sends (protobuf, JSON for the instance), so each holds what a watched one
+// holds.
 //
 //	go test ./controllers/instance/ -run '^$' -bench CacheFootprint
 func BenchmarkCacheFootprint(b *testing.B) {
 	const instances = 1000
 	wire, kinds := childrenOnTheWire(b, instances)
-	withNamespaceIndex := toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc}
-	strip := cache.TransformStripManagedFields()
 	for b.Loop() {
-		b.ReportMetric(heapHeld(b, wire, kinds, trimForCache, toolscache.Indexers{})/instances, "B/instance")
-		b.ReportMetric(heapHeld(b, wire, kinds, strip, withNamespaceIndex)/instances, "B/instance-untrimmed")
+		b.ReportMetric(heapHeld(b, wire, kinds, true)/instances, "B/instance")
+		b.ReportMetric(heapHeld(b, wire, kinds, false)/instances, "B/instance-untrimmed")
 	}
 }
 
 // heapHeld decodes every object, transforms it and adds it to an indexer of its kind, and
-// returns the heap that the indexers then hold.
-func heapHeld(b *testing.B, wire [][]byte, kinds []string, transform toolscache.TransformFunc, idx toolscache.Indexers) float64 {
-	codec := protobuf.NewSerializer(scheme.New(), scheme.New())
+// returns the heap that the indexers then hold: as CacheOptions configures the cache when
+// trimmed, else with controller-runtime's defaults.
+func heapHeld(b *testing.B, wire [][]byte, kinds []string, trimmed bool) float64 {
+	s := scheme.New()
+	codecs := map[bool]kruntime.Decoder{true: json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{}),
+		false: protobuf.NewSerializer(s, s)}
 	indexers := map[string]toolscache.Indexer{}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for i, raw := range wire {
-		obj, _, err := codec.Decode(raw, nil, nil)
+		isInstance := kinds[i] == instanceKind
+		obj, _, err := codecs[isInstance].Decode(raw, nil, nil)
 		if err != nil {
 			b.Fatal(err)
+		}
+		transform, idx := cache.TransformStripManagedFields(), toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc}
+		switch {
+		case trimmed && isInstance:
+			transform = trimInstance
+		case trimmed:
+			transform, idx = trimForCache, toolscache.Indexers{}
 		}
 		kept, err := transform(obj)
 		if err != nil {
@@ -86,8 +97,12 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 	plan := samplePlan(b)
 	now := metav1.NewTime(time.Now())
 	for i := range n {
-		inst := &saasv1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{
-			Name: fmt.Sprintf("cs%011d", i), UID: types.UID(fmt.Sprintf("6f1c2a3b-0000-4000-8000-%012d", i))}}
+		inst := readyInstance(i, now)
+		var buf bytes.Buffer
+		if err := json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{}).Encode(inst, &buf); err != nil {
+			b.Fatal(err)
+		}
+		wire, kinds = append(wire, buf.Bytes()), append(kinds, instanceKind)
 		objs := []client.Object{render.Namespace(inst), render.ResourceQuota(inst, plan), render.LimitRange(inst, plan),
 			render.CredentialsSecret(inst, render.AdminUserName(plan), "0123456789abcdefghij")}
 		for _, np := range render.NetworkPolicies(inst, render.NetworkOptions{}) {
@@ -130,7 +145,7 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 			obj.SetCreationTimestamp(now)
 			obj.SetGeneration(1)
 			obj.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: "marketplace-operator", Operation: metav1.ManagedFieldsOperationApply,
-				APIVersion: u.GetAPIVersion(), Time: &now, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: applied}}})
+				APIVersion: u.GetAPIVersion(), Time: &now, FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(string(applied))}})
 			serverSide(obj)
 			var buf bytes.Buffer
 			if err := codec.Encode(typed, &buf); err != nil {
@@ -141,6 +156,41 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 		}
 	}
 	return wire, kinds
+}
+
+// readyInstance is a Ready instance of demo-basic as the reconciler leaves it.
+func readyInstance(i int, now metav1.Time) *saasv1alpha1.MarketplaceInstance {
+	name := fmt.Sprintf("cs%011d-000001", i)
+	order := fmt.Sprintf("CS%011d", i)
+	ns := render.NamespaceName(name)
+	cond := func(t, status, reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: t, Status: metav1.ConditionStatus(status), Reason: reason, Message: msg, ObservedGeneration: 1, LastTransitionTime: now}
+	}
+	available := fmt.Sprintf("tenant %s on plan demo-basic is available", ns)
+	inst := &saasv1alpha1.MarketplaceInstance{
+		ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(fmt.Sprintf("6f1c2a3b-0000-4000-8000-%012d", i)),
+			ResourceVersion: fmt.Sprint(i), Generation: 1, CreationTimestamp: now, Finalizers: []string{saasv1alpha1.FinalizerRelease},
+			Labels:      map[string]string{"saas.marketplace.dev/instance-id-hash": fmt.Sprintf("%040x", i)},
+			Annotations: map[string]string{saasv1alpha1.AnnotationCreatedByCall: "1795783639235"}},
+		Spec: saasv1alpha1.MarketplaceInstanceSpec{InstanceID: fmt.Sprintf("12FF15D2-3233-12AF-A75B-%012X", i),
+			Order: saasv1alpha1.OrderReference{OrderID: order, OrderLineID: order + "-000001"}, State: saasv1alpha1.InstanceState("Active")},
+		Status: saasv1alpha1.MarketplaceInstanceStatus{ObservedGeneration: 1, Phase: "Ready", Plan: "demo-basic", Namespace: ns,
+			Conditions: []metav1.Condition{
+				cond(saasv1alpha1.ConditionOrderResolved, "True", "Resolved", "order "+order+" (SKU demo-basic-monthly) is served by plan demo-basic"),
+				cond(saasv1alpha1.ConditionFrozen, "False", saasv1alpha1.ReasonActive, "the tenant is active"),
+				cond(saasv1alpha1.ConditionProvisioned, "True", saasv1alpha1.ReasonAvailable, available),
+				cond(saasv1alpha1.ConditionReady, "True", saasv1alpha1.ReasonAvailable, available)},
+			Order: &saasv1alpha1.ResolvedOrder{OrderID: order, OrderLineID: order + "-000001", OrderType: "NEW", ProductID: "OFFI000000000000001",
+				SKUCode: "demo-basic-monthly", ChargingMode: "PERIOD", PeriodType: "month", PeriodNum: 1, ExpireTime: &now},
+			Resources: []saasv1alpha1.ResourceRef{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+				{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "web"}, {APIVersion: "v1", Kind: "Service", Name: "web"}},
+			AppInfo:              &saasv1alpha1.AppInfo{FrontEndURL: "https://" + name + ".apps.example.com/", AdminURL: "https://" + name + ".apps.example.com/admin"},
+			CredentialsSecretRef: &saasv1alpha1.SecretReference{Name: render.CredentialsSecretName, Namespace: ns},
+			History: []saasv1alpha1.Operation{{Time: now, Activity: "newInstance", OrderID: order, RequestTimestamp: 1795783639235,
+				Detail: "created for order line " + order + "-000001", Result: "000004"}}},
+	}
+	inst.SetGroupVersionKind(saasv1alpha1.GroupVersion.WithKind(instanceKind))
+	return inst
 }
 
 // serverSide adds what the API server and controllers set: the namespace's name label and

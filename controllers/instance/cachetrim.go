@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 )
@@ -95,4 +96,44 @@ func compactMeta(a metav1.Object) {
 // shared returns the one copy of s that every cached object holding s shares.
 func shared(s string) string {
 	return unique.Make(s).Value()
+}
+
+// trimInstance drops an instance's managed fields and shares the strings that every instance
+// repeats: condition types, statuses and reasons, the order's product fields, plan and phase,
+// the workload's kinds and names, history activities and results, the release finalizer. Each
+// instance-specific string (IDs, messages naming the tenant) keeps its own copy: sharing costs a
+// table entry, more than a copy of a string nothing else holds. Its namespace is shared with
+// its children's.
+func trimInstance(obj any) (any, error) {
+	inst, ok := obj.(*saasv1alpha1.MarketplaceInstance)
+	if !ok {
+		return cache.TransformStripManagedFields()(obj)
+	}
+	inst.ManagedFields = nil
+	for i := range inst.Finalizers {
+		inst.Finalizers[i] = shared(inst.Finalizers[i])
+	}
+	inst.Spec.Plan, inst.Spec.State = shared(inst.Spec.Plan), saasv1alpha1.InstanceState(shared(string(inst.Spec.State)))
+	st := &inst.Status
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		c.Type, c.Status, c.Reason = shared(c.Type), metav1.ConditionStatus(shared(string(c.Status))), shared(c.Reason)
+	}
+	st.Phase, st.Plan, st.Namespace = shared(st.Phase), shared(st.Plan), shared(st.Namespace)
+	if o := st.Order; o != nil {
+		o.OrderType, o.ProductID, o.SKUCode = shared(o.OrderType), shared(o.ProductID), shared(o.SKUCode)
+		o.ChargingMode, o.PeriodType = shared(o.ChargingMode), shared(o.PeriodType)
+	}
+	for i := range st.Resources {
+		r := &st.Resources[i]
+		r.APIVersion, r.Kind, r.Name = shared(r.APIVersion), shared(r.Kind), shared(r.Name)
+	}
+	if ref := st.CredentialsSecretRef; ref != nil {
+		ref.Name, ref.Namespace = shared(ref.Name), shared(ref.Namespace)
+	}
+	for i := range st.History {
+		h := &st.History[i]
+		h.Activity, h.Result = shared(h.Activity), shared(h.Result)
+	}
+	return inst, nil
 }

@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -60,5 +61,32 @@ func TestTrimForCache(t *testing.T) {
 	used := quota.Status.Used[corev1.ResourceRequestsCPU]
 	if string(secret.Data["password"]) != "kept" || len(quota.Spec.Hard) != 0 || used.IsZero() {
 		t.Errorf("secret %+v, quota %+v", secret.Data, quota)
+	}
+}
+
+// Two instances decoded apart share the strings every instance repeats, and keep their values.
+func TestTrimInstance(t *testing.T) {
+	now := metav1.Now()
+	a, b := readyInstance(1, now), readyInstance(2, now)
+	a.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "marketplace-operator"}}
+	want := a.DeepCopy()
+	want.ManagedFields = nil
+	for _, o := range []any{a, b} {
+		if _, err := trimInstance(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !equality.Semantic.DeepEqual(a, want) {
+		t.Errorf("values changed:\n%+v\nwant\n%+v", a, want)
+	}
+	for name, pair := range map[string][2]string{
+		"condition reason": {a.Status.Conditions[2].Reason, b.Status.Conditions[2].Reason},
+		"SKU":              {a.Status.Order.SKUCode, b.Status.Order.SKUCode},
+		"resource kind":    {a.Status.Resources[0].Kind, b.Status.Resources[0].Kind},
+		"history result":   {a.Status.History[0].Result, b.Status.History[0].Result},
+	} {
+		if unsafe.StringData(pair[0]) != unsafe.StringData(pair[1]) {
+			t.Errorf("%s is not shared", name)
+		}
 	}
 }

@@ -62,7 +62,7 @@ func CacheOptions() cache.Options {
 		panic(err) // a constant label key: cannot fail
 	}
 	sel := labels.NewSelector().Add(*req)
-	by := map[client.Object]cache.ByObject{}
+	by := map[client.Object]cache.ByObject{&saasv1alpha1.MarketplaceInstance{}: {Transform: trimInstance}}
 	children := map[reflect.Type]bool{}
 	for _, o := range ownedTypes() {
 		by[o] = cache.ByObject{Label: sel, Transform: trimForCache}
