@@ -40,11 +40,18 @@ type latencyResult struct {
 	Result *simulator.LoadResult
 }
 
+// memoryRow is a memory reading. Heap is the Go runtime's own account right after a collection:
+// Live is what is reachable, InUse the spans holding it (fragmentation is the difference), Free
+// the spans kept from the OS for later allocations. What RSS holds beyond InUse+Free is the
+// binary's pages, stacks and the runtime's own structures.
 type memoryRow struct {
-	Instances     int
-	RSS, LiveHeap int64
-	When          string
+	Instances int
+	RSS       int64
+	Heap      heapStats
+	When      string
 }
+
+type heapStats struct{ Live, InUse, Free int64 }
 
 type startupResult struct {
 	Instances         int
@@ -134,10 +141,10 @@ func (r *report) markdown() string {
 	w("")
 	w("## Memory and start-up")
 	w("")
-	w("| instances | manager RSS | live Go heap | when |")
-	w("|---:|---:|---:|---|")
+	w("| instances | manager RSS | live Go heap | heap spans in use | free spans kept | when |")
+	w("|---:|---:|---:|---:|---:|---|")
 	for _, m := range r.Memory {
-		w("| %d | %s | %s | %s |", m.Instances, mib(m.RSS), mib(m.LiveHeap), m.When)
+		w("| %d | %s | %s | %s | %s | %s |", m.Instances, mib(m.RSS), mib(m.Heap.Live), mib(m.Heap.InUse), mib(m.Heap.Free), m.When)
 	}
 	s := r.Startup
 	w("")
