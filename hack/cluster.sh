@@ -17,6 +17,8 @@
 #           it for benchmarks, or creating thousands of Pods is throttled by kcm, not the operator
 #   AUDIT_POLICY    an audit policy file: the API server then logs to STATE/logs/audit.log
 #   ETCD_PORT, API_PORT, KCM_PORT, SCHED_PORT pick the ports
+#   OWNER_PID       on start, a watchdog stops the cluster once that process is gone: a test
+#           run killed before its cleanup (a CI timeout, a SIGTERM) leaves nothing behind
 #   BIN     the control plane folder (default: what hack/control-plane.sh prints)
 # needs: bash, openssl, curl
 set -euo pipefail
@@ -45,6 +47,18 @@ launch() {  # launch NAME CMD...: run in the background, log to logs/NAME.log, r
 }
 
 running() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
+watchdog() {  # with OWNER_PID: stop every component once that process is gone
+  [ -n "${OWNER_PID:-}" ] || return 0
+  running watchdog && return 0
+  # Detached from our output, or whoever reads it would wait for the watchdog to end.
+  (
+    while kill -0 "$OWNER_PID" 2>/dev/null; do sleep 1; done
+    rm -f "$STATE/watchdog.pid"  # so the stop below does not halt the watchdog running it
+    STATE=$STATE "$HERE/cluster.sh" stop
+  ) >>"$STATE/logs/watchdog.log" 2>&1 </dev/null &
+  echo $! >"$STATE/watchdog.pid"
+}
 
 pki() {  # CA, apiserver serving cert, service-account key pair, static tokens
   local p=$STATE/pki; mkdir -p "$p"
@@ -160,6 +174,7 @@ start() {
   done
   [ "${RESET:-0}" = 1 ] && rm -rf "$STATE"
   mkdir -p "$STATE/logs"
+  watchdog
   [ -f "$STATE/pki/tokens.csv" ] || pki
   # State from before the operator had its own user gets one.
   grep -q ',marketplace-operator,' "$STATE/pki/tokens.csv" ||
@@ -198,6 +213,7 @@ component() {  # the COMPONENT argument of down/up, checked
 }
 
 stop() {  # reverse order
+  halt watchdog
   for n in $(echo $COMPONENTS | tr ' ' '\n' | tac); do halt "$n"; done
   log "stopped (state kept in $STATE)"
 }

@@ -1,6 +1,7 @@
 package rig
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,9 @@ type ClusterConfig struct {
 	ControllerQPS int
 	// AuditPolicy, when set, is the API server's audit policy; the log is AuditLog().
 	AuditPolicy string
+	// OwnerPID is the process whose end stops the cluster, even if it ends without calling Stop
+	// (a test binary killed by a timeout); 0 means this process.
+	OwnerPID int
 }
 
 // Cluster is a running local cluster.
@@ -157,6 +161,7 @@ func (c *Cluster) script(ctx context.Context, args ...string) ([]byte, error) {
 		"ETCD_PORT": itoa(c.cfg.EtcdPort), "API_PORT": itoa(c.cfg.APIPort),
 		"KCM_PORT": itoa(c.cfg.KCMPort), "SCHED_PORT": itoa(c.cfg.SchedulerPort),
 		"NODES": itoa(c.cfg.Nodes), "NODE_PODS": itoa(c.cfg.NodePods), "NODE_CPU": itoa(c.cfg.NodeCPU),
+		"OWNER_PID": itoa(cmp.Or(c.cfg.OwnerPID, os.Getpid())),
 	}
 	if c.cfg.ControllerQPS > 0 {
 		env["CONTROLLER_QPS"] = itoa(c.cfg.ControllerQPS)
