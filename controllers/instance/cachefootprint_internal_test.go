@@ -34,7 +34,7 @@ import (
 // what the API server sends (protobuf, JSON for the instance), so each holds what a watched one
 // holds.
 //
-//	go test ./controllers/instance/ -run '^$' -bench CacheFootprint
+//	KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./controllers/instance/ -run '^$' -bench CacheFootprint
 func BenchmarkCacheFootprint(b *testing.B) {
 	const instances = 1000
 	wire, kinds := childrenOnTheWire(b, instances)
