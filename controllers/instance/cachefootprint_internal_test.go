@@ -3,8 +3,6 @@ package instance
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -17,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,12 +91,16 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 	s := scheme.New()
 	r := &Reconciler{Scheme: s}
 	codec := protobuf.NewSerializer(s, s)
-	plan := samplePlan(b)
+	plan, err := testenv.SamplePlan(testenv.SamplePlanFiles[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	instanceCodec := json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{})
 	now := metav1.NewTime(time.Now())
 	for i := range n {
 		inst := readyInstance(i, now)
 		var buf bytes.Buffer
-		if err := json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{}).Encode(inst, &buf); err != nil {
+		if err := instanceCodec.Encode(inst, &buf); err != nil {
 			b.Fatal(err)
 		}
 		wire, kinds = append(wire, buf.Bytes()), append(kinds, instanceKind)
@@ -218,16 +219,4 @@ func merged(m map[string]string, k, v string) map[string]string {
 	}
 	m[k] = v
 	return m
-}
-
-func samplePlan(b *testing.B) *saasv1alpha1.MarketplacePlan {
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", testenv.SamplePlanFiles[0]))
-	if err != nil {
-		b.Fatal(err)
-	}
-	plan := &saasv1alpha1.MarketplacePlan{}
-	if err := yaml.Unmarshal(raw, plan); err != nil {
-		b.Fatal(err)
-	}
-	return plan
 }

@@ -25,19 +25,28 @@ var SamplePlanFiles = []string{"saas_v1alpha1_marketplaceplan_basic.yaml", "saas
 // CreateSamplePlans creates the sample plans of config/samples (demo-basic, demo-pro).
 func CreateSamplePlans(ctx context.Context, c client.Client) error {
 	for _, f := range SamplePlanFiles {
-		b, err := os.ReadFile(filepath.Join(RepoRoot(), "config", "samples", f)) //nolint:gosec // fixed repository files
+		plan, err := SamplePlan(f)
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", f, err)
-		}
-		plan := &saasv1alpha1.MarketplacePlan{}
-		if err := yaml.Unmarshal(b, plan); err != nil {
-			return fmt.Errorf("decoding %s: %w", f, err)
+			return err
 		}
 		if err := c.Create(ctx, plan); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating %s: %w", f, err)
 		}
 	}
 	return nil
+}
+
+// SamplePlan reads the MarketplacePlan of config/samples/file (one of SamplePlanFiles).
+func SamplePlan(file string) (*saasv1alpha1.MarketplacePlan, error) {
+	b, err := os.ReadFile(filepath.Join(RepoRoot(), "config", "samples", file)) //nolint:gosec // fixed repository files
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, err)
+	}
+	plan := &saasv1alpha1.MarketplacePlan{}
+	if err := yaml.Unmarshal(b, plan); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", file, err)
+	}
+	return plan, nil
 }
 
 // MarkDeploymentsReady plays kube-controller-manager, which envtest does not run: every
