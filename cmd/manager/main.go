@@ -16,12 +16,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
 	"github.com/marketplace-operator/marketplace-operator/controllers/plan"
 	"github.com/marketplace-operator/marketplace-operator/internal/keys"
+	"github.com/marketplace-operator/marketplace-operator/internal/metricsauth"
 	"github.com/marketplace-operator/marketplace-operator/internal/scheme"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
 	"github.com/marketplace-operator/marketplace-operator/webhook"
@@ -116,7 +116,7 @@ func run(ctx context.Context, o *options) error {
 		// HTTP/2 stays off: it has had denial-of-service CVEs that HTTP/1.1 does not share.
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}}
 	if o.metricsSecure {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metricsauth.Filter
 	}
 	gracefulShutdown := o.shutdownTimeout
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
