@@ -87,7 +87,8 @@ func (s *Server) quotaUsed(ctx context.Context, inst *saasv1alpha1.MarketplaceIn
 		return nil, nil
 	}
 	q := &corev1.ResourceQuota{}
-	err := s.client.Get(ctx, client.ObjectKey{Namespace: inst.Status.Namespace, Name: render.QuotaName}, q)
+	// From the API server: the manager's cache holds no quota's usage.
+	err := s.reader.Get(ctx, client.ObjectKey{Namespace: inst.Status.Namespace, Name: render.QuotaName}, q)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil

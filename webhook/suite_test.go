@@ -60,8 +60,6 @@ var (
 	sim      *simulator.Simulator
 	rsaKey   *rsa.PrivateKey
 	orderSeq atomic.Int64
-	// cached reads through the manager's cache, which is what the webhook reads.
-	cached client.Reader
 )
 
 func TestMain(m *testing.M) {
@@ -188,7 +186,6 @@ func startOperator(ctx context.Context, store *keys.Store, orders openapi.OrderQ
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		return nil, nil, fmt.Errorf("cache did not sync")
 	}
-	cached = mgr.GetCache()
 	return done, srv, nil
 }
 

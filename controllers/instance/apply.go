@@ -96,8 +96,9 @@ func hashObject(u *unstructured.Unstructured) (string, error) {
 	return hex.EncodeToString(sum[:8]), nil
 }
 
-// live reads the current object, from the label-scoped cache for the kinds it holds and from
-// the API server otherwise. It returns nil when the object does not exist.
+// live reads the current object, from the label-scoped cache for the kinds it holds (trimmed,
+// see trimForCache) and from the API server otherwise. It returns nil when the object does not
+// exist.
 func (r *Reconciler) live(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) (*unstructured.Unstructured, error) {
 	key := client.ObjectKey{Namespace: namespace, Name: name}
 	if cachedKinds[gvk] {
@@ -116,7 +117,9 @@ func (r *Reconciler) live(ctx context.Context, gvk schema.GroupVersionKind, name
 		if err != nil {
 			return nil, fmt.Errorf("converting %s %s: %w", gvk.Kind, name, err)
 		}
-		return &unstructured.Unstructured{Object: m}, nil
+		u := &unstructured.Unstructured{Object: m}
+		restoreAnnotations(u)
+		return u, nil
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)

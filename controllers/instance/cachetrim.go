@@ -9,6 +9,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
@@ -17,22 +18,26 @@ import (
 
 // trimForCache drops, before an object enters the cache, what the operator never reads of its
 // kind, so the cache of every tenant's children stays small at thousands of instances. What a
-// step reads of a cached child is its name, owner references, generation, creation time, two
-// annotations of the operator's own (applied hash, frozen replicas) and, for some kinds, status
-// or a field or two:
+// step reads of a cached child is its name, owner references, generation, creation time (not its
+// UID), two annotations of the operator's own (applied hash, frozen replicas) and, for some
+// kinds, status or a field or two:
 //
-//   - Deployment, StatefulSet: spec.replicas and status (readiness, freeze); not the Pod template.
+//   - Deployment, StatefulSet: spec.replicas and status (readiness, freeze); not the Pod
+//     template, and of a Deployment's conditions only Available's status.
 //   - Job, CronJob: status (the release backup); not the Pod template.
-//   - ResourceQuota: status.used (changeInstanceCheck and a downgrade compare it with a plan's quota).
 //   - Secret: data (the credentials queryInstance hands to KooGallery).
-//   - Namespace, LimitRange, Service, Ingress, NetworkPolicy: metadata only.
+//   - Namespace, ResourceQuota, LimitRange, Service, Ingress, NetworkPolicy: metadata only. A
+//     quota's usage is read from the API server by the two rare steps that need it (a plan
+//     change's check and a downgrade).
 //
-// A cached child has no labels (ownership is read from its controller reference, see ownedBy):
-// a Go map costs over 300 bytes even with one entry, and labels and annotations were the
+// A cached child has no labels (ownership is read from its controller reference, see ownedBy)
+// and no annotations map: the two annotations it keeps are in two strings (stashAnnotations).
+// A Go map costs over 300 bytes even with one entry, and labels and annotations were the
 // largest part of a trimmed child. See compactMeta for the rest.
 //
-// A Get of a cached child therefore returns a partial object: read anything else from the API
-// server (Reconciler.APIReader).
+// A Get of a cached child therefore returns a partial object: read children through
+// Reconciler.live, which puts the annotations back, and anything else from the API server
+// (Reconciler.APIReader).
 func trimForCache(obj any) (any, error) {
 	if a, err := meta.Accessor(obj); err == nil {
 		compactMeta(a)
@@ -40,6 +45,7 @@ func trimForCache(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
 		o.Spec = appsv1.DeploymentSpec{Replicas: o.Spec.Replicas}
+		o.Status.Conditions = availableOnly(o.Status.Conditions)
 	case *appsv1.StatefulSet:
 		o.Spec = appsv1.StatefulSetSpec{Replicas: o.Spec.Replicas}
 	case *batchv1.Job:
@@ -47,7 +53,7 @@ func trimForCache(obj any) (any, error) {
 	case *batchv1.CronJob:
 		o.Spec = batchv1.CronJobSpec{}
 	case *corev1.ResourceQuota:
-		o.Spec, o.Status = corev1.ResourceQuotaSpec{}, corev1.ResourceQuotaStatus{Used: o.Status.Used}
+		o.Spec, o.Status = corev1.ResourceQuotaSpec{}, corev1.ResourceQuotaStatus{}
 	case *corev1.Namespace:
 		o.Spec, o.Status = corev1.NamespaceSpec{}, corev1.NamespaceStatus{Phase: o.Status.Phase}
 	case *corev1.LimitRange:
@@ -62,9 +68,6 @@ func trimForCache(obj any) (any, error) {
 	return obj, nil
 }
 
-// cachedAnnotations are the annotations a step reads of a cached child.
-var cachedAnnotations = []string{annotationAppliedHash, saasv1alpha1.AnnotationFrozenReplicas}
-
 // compactMeta keeps of a child's metadata what the steps read, and shares the strings that
 // many cached objects repeat: the nine children of an instance carry its name, UID and
 // namespace, and every tenant has a "web" or a "tenant-quota". Decoding gives each object
@@ -73,16 +76,8 @@ var cachedAnnotations = []string{annotationAppliedHash, saasv1alpha1.AnnotationF
 func compactMeta(a metav1.Object) {
 	a.SetManagedFields(nil)
 	a.SetLabels(nil)
-	var kept map[string]string
-	for _, k := range cachedAnnotations {
-		if v, ok := a.GetAnnotations()[k]; ok {
-			if kept == nil {
-				kept = make(map[string]string, len(cachedAnnotations))
-			}
-			kept[k] = v // k is the constant: the decoded key is not kept
-		}
-	}
-	a.SetAnnotations(kept)
+	a.SetUID("")
+	stashAnnotations(a)
 	a.SetName(shared(a.GetName()))
 	a.SetNamespace(shared(a.GetNamespace()))
 	refs := a.GetOwnerReferences()
@@ -90,13 +85,63 @@ func compactMeta(a metav1.Object) {
 		r := &refs[i]
 		r.APIVersion, r.Kind, r.Name = shared(r.APIVersion), shared(r.Kind), shared(r.Name)
 		r.UID = types.UID(shared(string(r.UID)))
+		r.Controller, r.BlockOwnerDeletion = sharedBool(r.Controller), sharedBool(r.BlockOwnerDeletion)
 	}
+}
+
+// stashAnnotations keeps the two annotations a step reads of a cached child in two metadata
+// strings the operator's children never use, and drops the annotations map: selfLink (no API
+// server sets it since Kubernetes 1.20) holds the applied hash, generateName (children have
+// fixed names) the frozen replicas. restoreAnnotations puts them back on a copy read from the
+// cache; nothing else reads a cached child's annotations.
+func stashAnnotations(a metav1.Object) {
+	ann := a.GetAnnotations()
+	a.SetSelfLink(ann[annotationAppliedHash])
+	a.SetGenerateName(ann[saasv1alpha1.AnnotationFrozenReplicas])
+	a.SetAnnotations(nil)
+}
+
+// restoreAnnotations undoes stashAnnotations on u, a copy of a cached child.
+func restoreAnnotations(u *unstructured.Unstructured) {
+	for field, key := range map[string]string{"selfLink": annotationAppliedHash, "generateName": saasv1alpha1.AnnotationFrozenReplicas} {
+		v, _, _ := unstructured.NestedString(u.Object, "metadata", field)
+		unstructured.RemoveNestedField(u.Object, "metadata", field)
+		if v != "" {
+			_ = unstructured.SetNestedField(u.Object, v, "metadata", "annotations", key) // metadata is a map: cannot fail
+		}
+	}
+}
+
+// availableOnly keeps of a Deployment's conditions the status of Available, the one that
+// workloadReady reads; messages and reasons name the ReplicaSet and are a string per tenant.
+func availableOnly(conds []appsv1.DeploymentCondition) []appsv1.DeploymentCondition {
+	for _, c := range conds {
+		if c.Type == appsv1.DeploymentAvailable {
+			return []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionStatus(shared(string(c.Status)))}}
+		}
+	}
+	return nil
 }
 
 // shared returns the one copy of s that every cached object holding s shares.
 func shared(s string) string {
 	return unique.Make(s).Value()
 }
+
+// sharedBool returns a pointer to one of two shared bools, or nil: every owner reference holds
+// two, a heap allocation each once decoded.
+func sharedBool(b *bool) *bool {
+	switch {
+	case b == nil:
+		return nil
+	case *b:
+		return &boolTrue
+	default:
+		return &boolFalse
+	}
+}
+
+var boolTrue, boolFalse = true, false
 
 // trimInstance drops an instance's managed fields and shares the strings that every instance
 // repeats: condition types, statuses and reasons, the order's product fields, plan and phase,

@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"maps"
 	"testing"
 	"unsafe"
 
@@ -10,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -18,17 +21,20 @@ import (
 // The cache keeps what the steps read of each kind and drops the rest.
 func TestTrimForCache(t *testing.T) {
 	meta := func() metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: "web", Namespace: "t",
+		return metav1.ObjectMeta{Name: "web", Namespace: "t", UID: "u-web",
 			Labels:      map[string]string{"saas.marketplace.dev/instance": "i", "pod-security.kubernetes.io/enforce": "restricted"},
 			Annotations: map[string]string{annotationAppliedHash: "abc", "deployment.kubernetes.io/revision": "3"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "saas.marketplace.dev/v1alpha1", Kind: "MarketplaceInstance",
-				Name: "i", UID: "u-1", Controller: ptr.To(true)}},
+				Name: "i", UID: "u-1", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "marketplace-operator"}}}
 	}
 	d := &appsv1.Deployment{ObjectMeta: meta(),
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{Name: "web", Image: "nginx"}}}}},
-		Status: appsv1.DeploymentStatus{ReadyReplicas: 2, ObservedGeneration: 3}}
+		Status: appsv1.DeploymentStatus{ReadyReplicas: 2, ObservedGeneration: 3, Conditions: []appsv1.DeploymentCondition{
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Message: `ReplicaSet "web-5d8f" has successfully progressed.`},
+			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", Message: "Deployment has minimum availability."}}}}
+	d.Annotations[saasv1alpha1.AnnotationFrozenReplicas] = "2"
 	np := &networkingv1.NetworkPolicy{ObjectMeta: meta(), Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{"Ingress"}}}
 	secret := &corev1.Secret{ObjectMeta: meta(), Data: map[string][]byte{"password": []byte("kept")}}
 	quota := &corev1.ResourceQuota{ObjectMeta: meta(),
@@ -39,7 +45,7 @@ func TestTrimForCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(d.ManagedFields) != 0 || len(d.Annotations) != 1 || d.Annotations[annotationAppliedHash] != "abc" || d.Labels != nil {
+	if len(d.ManagedFields) != 0 || d.Annotations != nil || d.Labels != nil || d.UID != "" {
 		t.Errorf("metadata: %+v", d.ObjectMeta)
 	}
 	// What decides ownership stays, and the strings every child of the instance repeats are
@@ -52,15 +58,50 @@ func TestTrimForCache(t *testing.T) {
 		unsafe.StringData(d.OwnerReferences[0].Name) != unsafe.StringData(secret.OwnerReferences[0].Name) {
 		t.Error("namespace and owner name are not shared")
 	}
-	if *d.Spec.Replicas != 2 || d.Status.ReadyReplicas != 2 || len(d.Spec.Template.Spec.Containers) != 0 {
+	if d.OwnerReferences[0].Controller != np.OwnerReferences[0].Controller || !*d.OwnerReferences[0].BlockOwnerDeletion {
+		t.Error("owner references' bools are not shared")
+	}
+	wantConds := []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}}
+	if *d.Spec.Replicas != 2 || d.Status.ReadyReplicas != 2 || len(d.Spec.Template.Spec.Containers) != 0 ||
+		!equality.Semantic.DeepEqual(d.Status.Conditions, wantConds) {
 		t.Errorf("deployment: %+v", d)
 	}
 	if len(np.Spec.PolicyTypes) != 0 || len(np.ManagedFields) != 0 {
 		t.Errorf("network policy: %+v", np)
 	}
-	used := quota.Status.Used[corev1.ResourceRequestsCPU]
-	if string(secret.Data["password"]) != "kept" || len(quota.Spec.Hard) != 0 || used.IsZero() {
+	if string(secret.Data["password"]) != "kept" || len(quota.Spec.Hard) != 0 || len(quota.Status.Used) != 0 {
 		t.Errorf("secret %+v, quota %+v", secret.Data, quota)
+	}
+}
+
+// A child read from the cache has the annotations the steps read back, and nothing else of
+// the trimmed metadata.
+func TestRestoreAnnotations(t *testing.T) {
+	for name, tc := range map[string]struct{ in, want map[string]string }{
+		"hash and frozen replicas": {
+			in:   map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "3", "other": "x"},
+			want: map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "3"}},
+		"hash only": {in: map[string]string{annotationAppliedHash: "abc"}, want: map[string]string{annotationAppliedHash: "abc"}},
+		"none":      {in: map[string]string{"other": "x"}, want: nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", Annotations: tc.in}}
+			if _, err := trimForCache(d); err != nil {
+				t.Fatal(err)
+			}
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d.DeepCopy())
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &unstructured.Unstructured{Object: m}
+			restoreAnnotations(u)
+			if got := u.GetAnnotations(); !maps.Equal(got, tc.want) {
+				t.Errorf("annotations %v, want %v", got, tc.want)
+			}
+			if u.GetSelfLink() != "" || u.GetGenerateName() != "" {
+				t.Errorf("stash left in metadata: %v", u.Object["metadata"])
+			}
+		})
 	}
 }
 

@@ -40,7 +40,8 @@ func (r *Reconciler) ensurePlanFits(ctx context.Context, s *scope, target *saasv
 		return target, nil
 	}
 	quota := &corev1.ResourceQuota{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.inst.Status.Namespace, Name: render.QuotaName}, quota)
+	// The cache holds no quota's usage (trimForCache): a plan change is rare.
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.inst.Status.Namespace, Name: render.QuotaName}, quota)
 	if apierrors.IsNotFound(err) {
 		r.clearDowngrade(s)
 		return target, nil
