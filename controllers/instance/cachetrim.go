@@ -17,10 +17,10 @@ import (
 )
 
 // trimForCache drops, before an object enters the cache, what the operator never reads of its
-// kind, so the cache of every tenant's children stays small at thousands of instances. What a
-// step reads of a cached child is its name, owner references, generation, creation time (not its
-// UID), two annotations of the operator's own (applied hash, frozen replicas) and, for some
-// kinds, status or a field or two:
+// kind, so the cache of every tenant's children stays small at thousands of instances. It is
+// idempotent, as client-go requires of a transform. What a step reads of a cached child is its
+// name, owner references, generation, creation time (not its UID), two annotations of the
+// operator's own (applied hash, frozen replicas) and, for some kinds, status or a field or two:
 //
 //   - Deployment, StatefulSet: spec.replicas and status (readiness, freeze); not the Pod
 //     template, and of a Deployment's conditions only Available's status.
@@ -94,8 +94,15 @@ func compactMeta(a metav1.Object) {
 // server sets it since Kubernetes 1.20) holds the applied hash, generateName (children have
 // fixed names) the frozen replicas. restoreAnnotations puts them back on a copy read from the
 // cache; nothing else reads a cached child's annotations.
+//
+// An object without annotations is left as it is: it has been stashed already. client-go runs
+// the transform twice on the objects of an initial list (once as the list streams in, once as
+// they enter the informer's queue), and a second stash would wipe the first.
 func stashAnnotations(a metav1.Object) {
 	ann := a.GetAnnotations()
+	if ann == nil {
+		return
+	}
 	a.SetSelfLink(ann[annotationAppliedHash])
 	a.SetGenerateName(ann[saasv1alpha1.AnnotationFrozenReplicas])
 	a.SetAnnotations(nil)

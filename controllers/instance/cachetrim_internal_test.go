@@ -74,6 +74,34 @@ func TestTrimForCache(t *testing.T) {
 	}
 }
 
+// client-go runs the transform twice on the objects of an initial list: the second pass must
+// change nothing, or a restarted manager loses every applied hash and rewrites every child.
+func TestTrimForCacheIsIdempotent(t *testing.T) {
+	objs := []any{
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", UID: "u", Labels: map[string]string{"a": "b"},
+			Annotations: map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "2", "other": "x"}},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0)},
+			Status: appsv1.DeploymentStatus{Conditions: []appsv1.DeploymentCondition{
+				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Message: "m"}}}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "t", Annotations: map[string]string{annotationAppliedHash: "def"}},
+			Data: map[string][]byte{"password": []byte("p")}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "t", Annotations: map[string]string{"other": "x"}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t"}},
+	}
+	for _, o := range objs {
+		if _, err := trimForCache(o); err != nil {
+			t.Fatal(err)
+		}
+		once := o.(runtime.Object).DeepCopyObject()
+		if _, err := trimForCache(o); err != nil {
+			t.Fatal(err)
+		}
+		if !equality.Semantic.DeepEqual(o, once) {
+			t.Errorf("a second pass changed %T:\n%+v\nafter one:\n%+v", o, o, once)
+		}
+	}
+}
+
 // A child read from the cache has the annotations the steps read back, and nothing else of
 // the trimmed metadata.
 func TestRestoreAnnotations(t *testing.T) {
