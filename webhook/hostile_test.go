@@ -379,6 +379,11 @@ func TestReplayedNonceAcrossReplicas(t *testing.T) {
 	g.Expect(created.InstanceID).NotTo(BeEmpty())
 	id := created.InstanceID
 	g.Expect(instancesOfOrder(g, orderID)).To(Equal(1), "one instance for the order")
+	// The reconciler's first status write puts the creating call at the head of the history,
+	// whenever it wins the race with the calls below: wait for it, so that the comparisons see
+	// only what the calls do.
+	g.Eventually(func(g Gomega) []saasv1alpha1.Operation { return getInstance(g, name).Status.History }).
+		WithTimeout(10 * time.Second).Should(ContainElement(HaveField("Activity", koogallery.ActivityNewInstance)))
 
 	renewID, renewLine := newOrder(basicProduct, basicSKU)
 	ok := Equal(koogallery.ResultSuccess)

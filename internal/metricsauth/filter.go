@@ -74,7 +74,7 @@ func (g *guard) handler(log logr.Logger, next http.Handler) http.Handler {
 		code, user, err := g.review(ctx, token, verb, req.URL.Path)
 		switch {
 		case err != nil:
-			// err names no token: it comes from the review calls, which never echo it.
+			// err carries a URL or the API server's message, never a review's body (the token).
 			log.Error(err, "Reviewing a metrics request failed")
 			http.Error(w, "Reviewing the request failed", http.StatusInternalServerError)
 		case code == http.StatusUnauthorized:
