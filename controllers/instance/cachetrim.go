@@ -110,13 +110,19 @@ func stashAnnotations(a metav1.Object) {
 
 // restoreAnnotations undoes stashAnnotations on u, a copy of a cached child.
 func restoreAnnotations(u *unstructured.Unstructured) {
-	for field, key := range map[string]string{"selfLink": annotationAppliedHash, "generateName": saasv1alpha1.AnnotationFrozenReplicas} {
-		v, _, _ := unstructured.NestedString(u.Object, "metadata", field)
-		unstructured.RemoveNestedField(u.Object, "metadata", field)
+	for _, s := range stashed {
+		v, _, _ := unstructured.NestedString(u.Object, "metadata", s.field)
+		unstructured.RemoveNestedField(u.Object, "metadata", s.field)
 		if v != "" {
-			_ = unstructured.SetNestedField(u.Object, v, "metadata", "annotations", key) // metadata is a map: cannot fail
+			_ = unstructured.SetNestedField(u.Object, v, "metadata", "annotations", s.annotation) // metadata is a map: cannot fail
 		}
 	}
+}
+
+// stashed are the metadata fields that hold a cached child's annotations (stashAnnotations).
+var stashed = [...]struct{ field, annotation string }{
+	{"selfLink", annotationAppliedHash},
+	{"generateName", saasv1alpha1.AnnotationFrozenReplicas},
 }
 
 // availableOnly keeps of a Deployment's conditions the status of Available, the one that
