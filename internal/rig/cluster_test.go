@@ -2,7 +2,6 @@ package rig
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,10 +16,9 @@ import (
 // A cluster whose owner ends without stopping it (a test binary killed by a timeout) stops by
 // itself, so it holds no ports and no CPU for the next run.
 func TestClusterStopsWhenItsOwnerIsGone(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or " +
-			"`export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)` before `go test`")
+	assets, err := testenv.Assets()
+	if err != nil {
+		t.Fatal(err)
 	}
 	owner := exec.Command("sleep", "600")
 	if err := owner.Start(); err != nil {

@@ -35,11 +35,21 @@ func RepoRoot() string {
 // Scheme returns a scheme with the built-in kinds and this project's API.
 func Scheme() *k8sruntime.Scheme { return scheme.New() }
 
+// Assets returns the control plane folder that KUBEBUILDER_ASSETS names, or an error saying how
+// to set it: the tests that need it fail rather than skip.
+func Assets() (string, error) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		return "", errors.New("KUBEBUILDER_ASSETS is not set: run `make test`, or " +
+			"`export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)` before `go test`")
+	}
+	return assets, nil
+}
+
 // Start starts etcd and kube-apiserver and installs the CRDs from config/crd/bases.
 func Start() (*Env, error) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run `make test`, or " +
-			"`export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)` before `go test`")
+	if _, err := Assets(); err != nil {
+		return nil, err
 	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},

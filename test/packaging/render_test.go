@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 )
 
 const (
@@ -29,10 +31,9 @@ const (
 // when KUBEBUILDER_ASSETS is unset: nothing here is skipped.
 func tools(t *testing.T) (kubectl, helm string) {
 	t.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or " +
-			"`export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)` before `go test`")
+	assets, err := testenv.Assets()
+	if err != nil {
+		t.Fatal(err)
 	}
 	kubectl, helm = filepath.Join(assets, "kubectl"), filepath.Join(assets, "helm")
 	for _, bin := range []string{kubectl, helm} {
