@@ -6,13 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"unicode/utf8"
 )
-
-// maxDepth bounds the nesting Canonical accepts; KooGallery bodies are at most two levels deep and
-// the bound keeps hostile input from exhausting the stack.
-const maxDepth = 32
 
 type member struct {
 	key string
@@ -56,140 +52,268 @@ func objectMembers(body []byte) ([]member, error) {
 	return ms, nil
 }
 
+// Bounds of the canonical form. KooGallery's bodies are at most two levels deep and have a
+// dozen top-level members with short names; the bounds keep what a hostile body can make the
+// canonical form cost small and fixed.
+const (
+	maxDepth = 32
+	// maxMembers bounds the top-level members, maxKeyBytes their names together (as received).
+	maxMembers  = 256
+	maxKeyBytes = 8 << 10
+)
+
+var errCanonicalBounds = errors.New("body has more top-level members, or longer names, than the canonical form accepts")
+
 // Canonical returns the form of a body that Huawei's Java demo signs: parsed, top-level null
 // members dropped, top-level keys sorted ascending, re-serialised compactly the way Jackson writes
 // it (non-ASCII kept as UTF-8, control characters escaped). Nested objects keep their received
 // key order because the demo's TreeMap only sorts the top level.
 func Canonical(body []byte) ([]byte, error) {
-	ms, err := objectMembers(body)
+	out := make([]byte, 0, len(body))
+	err := writeCanonical(body, func(p []byte) { out = append(out, p...) })
 	if err != nil {
 		return nil, err
 	}
-	return writeMembers(ms, len(body))
+	return out, nil
 }
 
-func writeMembers(ms []member, size int) ([]byte, error) {
-	sort.Slice(ms, func(i, j int) bool { return ms[i].key < ms[j].key })
-	var buf bytes.Buffer
-	buf.Grow(size)
-	buf.WriteByte('{')
+// topMember is a top-level member: its decoded name in an arena, its value's position in the body.
+type topMember struct {
+	keyStart, keyEnd int
+	value            int
+}
+
+// writeCanonical streams the canonical form of body to emit, in pieces of at most 4 KiB that are
+// valid only during the call. The body is checked first, in one pass that records where each
+// top-level member is; the second pass writes. Neither builds a tree: the memory used is fixed
+// (the member table, the names, a write buffer) and the time linear in the body.
+func writeCanonical(body []byte, emit func([]byte)) error {
+	ms, names, err := topMembers(body)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(ms, func(a, b topMember) int {
+		return bytes.Compare(names[a.keyStart:a.keyEnd], names[b.keyStart:b.keyEnd])
+	})
+	for i := 1; i < len(ms); i++ {
+		if bytes.Equal(names[ms[i-1].keyStart:ms[i-1].keyEnd], names[ms[i].keyStart:ms[i].keyEnd]) {
+			return errors.New("duplicate key")
+		}
+	}
+	w := canonWriter{emit: emit}
+	w.byte('{')
 	first := true
 	for _, m := range ms {
-		if string(m.raw) == "null" {
+		if isNull(body, m.value) {
 			continue
 		}
 		if !first {
-			buf.WriteByte(',')
+			w.byte(',')
 		}
 		first = false
-		writeJacksonString(&buf, m.key)
-		buf.WriteByte(':')
-		dec := json.NewDecoder(bytes.NewReader(m.raw))
-		dec.UseNumber()
-		if err := writeValue(&buf, dec, 0); err != nil {
-			return nil, err
-		}
+		w.decodedString(names[m.keyStart:m.keyEnd])
+		w.byte(':')
+		w.value(body, m.value)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
-}
-
-func writeValue(buf *bytes.Buffer, dec *json.Decoder, depth int) error {
-	if depth > maxDepth {
-		return errors.New("JSON nested too deeply")
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("reading JSON: %w", err)
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		return writeContainer(buf, dec, t, depth)
-	case string:
-		writeJacksonString(buf, t)
-	case json.Number:
-		buf.WriteString(t.String())
-	case bool:
-		if t {
-			buf.WriteString("true")
-		} else {
-			buf.WriteString("false")
-		}
-	case nil:
-		buf.WriteString("null")
-	}
+	w.byte('}')
+	w.flush()
 	return nil
 }
 
-func writeContainer(buf *bytes.Buffer, dec *json.Decoder, open json.Delim, depth int) error {
-	isObject := open == '{'
-	buf.WriteByte(byte(open)) //nolint:gosec // a json.Delim is one of [ ] { }, all ASCII
-	for n := 0; dec.More(); n++ {
-		if n > 0 {
-			buf.WriteByte(',')
+// topMembers checks that body is exactly one JSON object within the bounds and returns its
+// members and their decoded names.
+func topMembers(body []byte) ([]topMember, []byte, error) {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, nil, errNotObject
+	}
+	var ms []topMember
+	var names []byte
+	keyBytes := 0
+	i = skipSpace(body, i+1)
+	for more := i >= len(body) || body[i] != '}'; more; {
+		key, keyEnd, value, next, err := memberAt(body, i)
+		if err != nil {
+			return nil, nil, err
 		}
-		if isObject {
-			tok, err := dec.Token()
-			if err != nil {
-				return fmt.Errorf("reading JSON: %w", err)
+		if keyBytes += keyEnd - key; len(ms) == maxMembers || keyBytes > maxKeyBytes {
+			return nil, nil, errCanonicalBounds
+		}
+		m := topMember{keyStart: len(names), value: value}
+		names = appendUnquoted(names, body, key, keyEnd)
+		m.keyEnd = len(names)
+		ms = append(ms, m)
+		switch i = skipSpace(body, next); {
+		case i < len(body) && body[i] == ',':
+			i = skipSpace(body, i+1)
+		case i < len(body) && body[i] == '}':
+			more = false
+		default:
+			return nil, nil, errNotObject
+		}
+	}
+	if skipSpace(body, i+1) != len(body) {
+		return nil, nil, errors.New("trailing data after the JSON object")
+	}
+	return ms, names, nil
+}
+
+// memberAt checks the member `"key": value` at body[i] and returns where its key starts and
+// ends (quotes included), where its value starts, and the position after the value.
+func memberAt(body []byte, i int) (key, keyEnd, value, next int, err error) {
+	if i >= len(body) || body[i] != '"' {
+		return 0, 0, 0, 0, errNotObject
+	}
+	if keyEnd, err = skipString(body, i); err != nil {
+		return 0, 0, 0, 0, errNotObject
+	}
+	j := skipSpace(body, keyEnd)
+	if j >= len(body) || body[j] != ':' {
+		return 0, 0, 0, 0, errNotObject
+	}
+	value = skipSpace(body, j+1)
+	if next, err = skipValue(body, value, 0); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	return i, keyEnd, value, next, nil
+}
+
+func isNull(b []byte, i int) bool { return len(b)-i >= 4 && string(b[i:i+4]) == "null" }
+
+// canonWriter writes the canonical form of values already checked by skipValue.
+type canonWriter struct {
+	buf  [4 << 10]byte
+	n    int
+	emit func([]byte)
+}
+
+func (w *canonWriter) flush() {
+	if w.n > 0 {
+		w.emit(w.buf[:w.n])
+		w.n = 0
+	}
+}
+
+func (w *canonWriter) byte(c byte) {
+	if w.n == len(w.buf) {
+		w.flush()
+	}
+	w.buf[w.n] = c
+	w.n++
+}
+
+func (w *canonWriter) bytes(p []byte) {
+	for len(p) > 0 {
+		if w.n == len(w.buf) {
+			w.flush()
+		}
+		k := copy(w.buf[w.n:], p)
+		w.n += k
+		p = p[k:]
+	}
+}
+
+// value writes the value at b[i] and returns the position after it.
+func (w *canonWriter) value(b []byte, i int) int {
+	switch c := b[i]; c {
+	case '{', '[':
+		closing := byte(']')
+		if c == '{' {
+			closing = '}'
+		}
+		w.byte(c)
+		i = skipSpace(b, i+1)
+		for b[i] != closing {
+			if c == '{' {
+				i = w.string(b, i)
+				w.byte(':')
+				i = skipSpace(b, skipSpace(b, i)+1)
 			}
-			key, _ := tok.(string)
-			writeJacksonString(buf, key)
-			buf.WriteByte(':')
+			i = skipSpace(b, w.value(b, i))
+			if b[i] == ',' {
+				w.byte(',')
+				i = skipSpace(b, i+1)
+			}
 		}
-		if err := writeValue(buf, dec, depth+1); err != nil {
-			return err
+		w.byte(closing)
+		return i + 1
+	case '"':
+		return w.string(b, i)
+	}
+	end := i
+	for end < len(b) && !isSpace(b[end]) && b[end] != ',' && b[end] != ']' && b[end] != '}' {
+		end++
+	}
+	w.bytes(b[i:end]) // a number or literal, as received
+	return end
+}
+
+// string writes the string at b[i] as Jackson does and returns the position after it: runs that
+// need no change are copied, everything else is decoded and re-escaped.
+func (w *canonWriter) string(b []byte, i int) int {
+	w.byte('"')
+	i++
+	for {
+		j := i
+		for j < len(b) && b[j] >= 0x20 && b[j] < utf8.RuneSelf && b[j] != '"' && b[j] != '\\' {
+			j++
 		}
+		w.bytes(b[i:j])
+		i = j
+		if b[i] == '"' {
+			w.byte('"')
+			return i + 1
+		}
+		var r rune
+		r, i = nextRune(b, i)
+		w.rune(r)
 	}
-	if _, err := dec.Token(); err != nil {
-		return fmt.Errorf("reading JSON: %w", err)
+}
+
+// decodedString writes an already decoded (valid UTF-8) string as Jackson does.
+func (w *canonWriter) decodedString(s []byte) {
+	w.byte('"')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRune(s[i:])
+		i += size
+		w.rune(r)
 	}
-	if isObject {
-		buf.WriteByte('}')
-	} else {
-		buf.WriteByte(']')
-	}
-	return nil
+	w.byte('"')
 }
 
 const hexUpper = "0123456789ABCDEF"
 
-// writeJacksonString quotes s as Jackson's default writer does: only the quote, the backslash and
-// control characters are escaped.
-func writeJacksonString(buf *bytes.Buffer, s string) {
-	buf.WriteByte('"')
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch {
-		case r == '"' || r == '\\':
-			buf.WriteByte('\\')
-			buf.WriteRune(r)
-		case r < 0x20:
-			writeControl(buf, byte(r)) //nolint:gosec // r < 0x20 here
-		default:
-			buf.WriteRune(r)
-		}
+// rune writes r as Jackson's default writer does: only the quote, the backslash and control
+// characters are escaped.
+func (w *canonWriter) rune(r rune) {
+	switch {
+	case r == '"' || r == '\\':
+		w.byte('\\')
+		w.byte(byte(r))
+	case r < 0x20:
+		w.control(byte(r)) //nolint:gosec // r < 0x20 here
+	case r < utf8.RuneSelf:
+		w.byte(byte(r))
+	default:
+		var enc [utf8.UTFMax]byte
+		w.bytes(enc[:utf8.EncodeRune(enc[:], r)])
 	}
-	buf.WriteByte('"')
 }
 
-func writeControl(buf *bytes.Buffer, c byte) {
+func (w *canonWriter) control(c byte) {
 	switch c {
 	case '\b':
-		buf.WriteString(`\b`)
+		w.bytes([]byte(`\b`))
 	case '\t':
-		buf.WriteString(`\t`)
+		w.bytes([]byte(`\t`))
 	case '\n':
-		buf.WriteString(`\n`)
+		w.bytes([]byte(`\n`))
 	case '\f':
-		buf.WriteString(`\f`)
+		w.bytes([]byte(`\f`))
 	case '\r':
-		buf.WriteString(`\r`)
+		w.bytes([]byte(`\r`))
 	default:
-		buf.WriteString(`\u00`)
-		buf.WriteByte(hexUpper[c>>4])
-		buf.WriteByte(hexUpper[c&0xF])
+		w.bytes([]byte{'\\', 'u', '0', '0', hexUpper[c>>4], hexUpper[c&0xF]})
 	}
 }
 
@@ -205,12 +329,23 @@ func MarshalRequest(req BasicRequest) ([]byte, error) {
 		return nil, err
 	}
 	activity, _ := json.Marshal(req.ActivityName())
-	for i := range ms {
-		if ms[i].key == "activity" {
-			ms[i].raw = activity
+	var obj bytes.Buffer
+	obj.WriteByte('{')
+	for i, m := range ms {
+		if i > 0 {
+			obj.WriteByte(',')
+		}
+		key, _ := json.Marshal(m.key)
+		obj.Write(key)
+		obj.WriteByte(':')
+		if m.key == "activity" {
+			obj.Write(activity)
+		} else {
+			obj.Write(m.raw)
 		}
 	}
-	return writeMembers(ms, len(b))
+	obj.WriteByte('}')
+	return Canonical(obj.Bytes())
 }
 
 // MarshalKitRequest encodes a kit request in canonical form.

@@ -48,6 +48,11 @@ var unsignedShapes = []struct {
 	{"escapes", func(size int) []byte {
 		return repeatInside(size, `{"a":[`, `]}`, ",", func(int) string { return `"\u00e9\ud83d\ude00\n"` })
 	}},
+	// Invalid UTF-8: every byte becomes U+FFFD, three bytes, so the canonical form is three times
+	// the body.
+	{"invalid-utf8", func(size int) []byte {
+		return repeatInside(size, `{"a":"`, `"}`, "", func(int) string { return "\xff" })
+	}},
 }
 
 // repeatInside writes open, then item(i) for i = 0, 1, … joined by sep while the body stays
@@ -104,27 +109,28 @@ func BenchmarkVerifyUnsigned(b *testing.B) {
 	}
 }
 
-// BenchmarkVerifyUnsignedConcurrent is four of the worst unsigned kit bodies at once, as four
-// connections could send them.
+// BenchmarkVerifyUnsignedConcurrent is eight unsigned kit bodies of one shape at once, as eight
+// connections could send them; one op is the eight refusals.
 func BenchmarkVerifyUnsignedConcurrent(b *testing.B) {
 	keys := StaticKeys{[]byte(vecKey), []byte("previous-key")}
-	v := NewVerifier(VerifierConfig{KitKeys: keys, Clock: fixedClock(vecNow)})
-	body := unsignedShapes[0].fill(benchKitLimit)
-	verify := func() error {
-		h := http.Header{}
-		h.Set(HeaderSign, strings.Repeat("AB", 32))
-		h.Set(HeaderTimestamp, vecTimestamp)
-		h.Set(HeaderNonce, vecNonce)
-		return v.VerifyKit(h, body)
+	for _, shape := range unsignedShapes {
+		body := shape.fill(benchKitLimit)
+		b.Run("kit-4MiB-x8/"+shape.name, func(b *testing.B) {
+			v := NewVerifier(VerifierConfig{KitKeys: keys, Clock: fixedClock(vecNow), SlotWait: time.Minute})
+			h := http.Header{}
+			h.Set(HeaderSign, strings.Repeat("AB", 32))
+			h.Set(HeaderTimestamp, vecTimestamp)
+			h.Set(HeaderNonce, vecNonce)
+			measureRefusals(b, func() error {
+				var wg sync.WaitGroup
+				for range 8 {
+					wg.Go(func() { _ = v.VerifyKit(h, body) })
+				}
+				wg.Wait()
+				return nil
+			})
+		})
 	}
-	measureRefusals(b, func() error {
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Go(func() { _ = verify() })
-		}
-		wg.Wait()
-		return nil
-	})
 }
 
 // measureRefusals runs op b.N times and reports cpu-ms/op (user and system time of the process,

@@ -1,10 +1,11 @@
 package koogallery
 
 import (
-	"bytes"
 	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"hash"
 	"net/http"
 	"net/url"
 	"time"
@@ -36,6 +37,21 @@ const (
 	// MaxNonceLength bounds the nonce a caller may send (examples are 32 or 64 characters) so that
 	// the replay cache's memory bound holds in bytes, not only in entries.
 	MaxNonceLength = 128
+	// DefaultMaxConcurrent verifications run at once: each computes MACs over a body of up to the
+	// endpoint's limit, so the bound caps the CPU that unsigned traffic can take.
+	DefaultMaxConcurrent = 4
+	// DefaultSlotWait is how long a verification waits for a free slot before it is refused.
+	DefaultSlotWait = time.Second
+)
+
+// Kinds of the refusals that come before any MAC is computed.
+const (
+	// KindRepeatedParam: a signature, timestamp or nonce parameter (or header), or any V1
+	// parameter, appears more than once. Only one value can be the signed one.
+	KindRepeatedParam Kind = "repeated_parameter"
+	// KindBusy: every verification slot stayed taken for the slot wait (000005, retried by
+	// KooGallery).
+	KindBusy Kind = "busy"
 )
 
 // VerifierConfig configures a Verifier.
@@ -55,6 +71,10 @@ type VerifierConfig struct {
 	// MaxNonces bounds the replay cache. Default 100 000 (about 800 calls/s sustained at the
 	// default TTL, far above KooGallery's rate).
 	MaxNonces int
+	// MaxConcurrent bounds the verifications that compute MACs at once (default 4); SlotWait is
+	// how long one waits for a slot before it is refused with 000005 (default 1 s).
+	MaxConcurrent int
+	SlotWait      time.Duration
 }
 
 // Verifier checks the signatures of requests from KooGallery. It is safe for concurrent use.
@@ -64,6 +84,8 @@ type Verifier struct {
 	window     time.Duration
 	ttl        time.Duration
 	nonces     *nonceCache
+	slots      chan struct{}
+	slotWait   time.Duration
 }
 
 // NewVerifier returns a Verifier; zero fields of cfg take their defaults.
@@ -83,25 +105,75 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 		maxNonces = DefaultMaxNonces
 	}
 	v.nonces = newNonceCache(maxNonces)
+	slots := cfg.MaxConcurrent
+	if slots <= 0 {
+		slots = DefaultMaxConcurrent
+	}
+	v.slots = make(chan struct{}, slots)
+	v.slotWait = cfg.SlotWait
+	if v.slotWait <= 0 {
+		v.slotWait = DefaultSlotWait
+	}
 	return v
 }
 
-type macFunc func(key, body []byte, nonce, timestamp string) []byte
+// scheme is a request signature split in three, so that a body can be streamed through it.
+type scheme int
+
+const (
+	basicScheme scheme = iota // HMAC(key, key + nonce + timestamp + lowerhex(HMAC(key, body)))
+	kitScheme                 // HMAC(key, key + nonce + timestamp + body)
+)
+
+// start returns the hash the body is written to.
+func (s scheme) start(key []byte, nonce, timestamp string) hash.Hash {
+	h := hmac.New(sha256.New, key)
+	if s == kitScheme {
+		h.Write(key)
+		h.Write([]byte(nonce))
+		h.Write([]byte(timestamp))
+	}
+	return h
+}
+
+// finish returns the signature once the whole body has been written to h.
+func (s scheme) finish(key []byte, h hash.Hash, nonce, timestamp string) []byte {
+	if s == kitScheme {
+		return h.Sum(nil)
+	}
+	var hexInner [sha256.Size * 2]byte
+	hex.Encode(hexInner[:], h.Sum(nil))
+	return hmacSum(key, key, []byte(nonce), []byte(timestamp), hexInner[:])
+}
 
 // VerifyBasic verifies a basic-interface request: the signature, timestamp and nonce URL
 // parameters against the body (§2.1). The raw body is tried first, then its canonical form. The
 // nonce is recorded only once the signature holds, so unsigned traffic cannot fill the cache or
 // burn a nonce KooGallery is about to use.
+//
+// What an unsigned request can cost is bounded: the body is read twice at most (raw, then the
+// canonical form streamed into one hash per key, see writeCanonical), in memory of a fixed size,
+// and at most MaxConcurrent verifications run at once.
 func (v *Verifier) VerifyBasic(query url.Values, body []byte) error {
-	return v.verify("basic:", v.basic, basicMAC, query.Get(ParamSignature), query.Get(ParamTimestamp), query.Get(ParamNonce), body)
+	for _, p := range []string{ParamSignature, ParamTimestamp, ParamNonce} {
+		if len(query[p]) > 1 {
+			return paramError(KindRepeatedParam, p+" appears more than once")
+		}
+	}
+	return v.verify("basic:", v.basic, basicScheme, query.Get(ParamSignature), query.Get(ParamTimestamp), query.Get(ParamNonce), body)
 }
 
 // VerifyKit verifies a kit request: the x-sign, x-timestamp and x-nonce headers (§2.2).
 func (v *Verifier) VerifyKit(header http.Header, body []byte) error {
-	return v.verify("kit:", v.kit, kitMAC, header.Get(HeaderSign), header.Get(HeaderTimestamp), header.Get(HeaderNonce), body)
+	for _, h := range []string{HeaderSign, HeaderTimestamp, HeaderNonce} {
+		if len(header.Values(h)) > 1 {
+			return paramError(KindRepeatedParam, h+" appears more than once")
+		}
+	}
+	return v.verify("kit:", v.kit, kitScheme, header.Get(HeaderSign), header.Get(HeaderTimestamp), header.Get(HeaderNonce), body)
 }
 
-func (v *Verifier) verify(scope string, keys KeySource, mac macFunc, sig, ts, nonce string, body []byte) error {
+func (v *Verifier) verify(scope string, keys KeySource, s scheme, sig, ts, nonce string, body []byte) error {
 	if sig == "" {
 		return authError(KindMissingSignature, "signature is missing")
 	}
@@ -127,10 +199,32 @@ func (v *Verifier) verify(scope string, keys KeySource, mac macFunc, sig, ts, no
 	if err != nil {
 		return err
 	}
-	if !matchAny(ks, mac, body, nonce, ts, want) {
+	if !v.acquire() {
+		return newError(ResultInternalError, KindBusy, "too many requests are being verified, retry later")
+	}
+	ok := matchAny(ks, s, body, nonce, ts, want)
+	<-v.slots
+	if !ok {
 		return authError(KindSignatureMismatch, "signature does not match")
 	}
 	return v.admit(scope+nonce, now)
+}
+
+// acquire takes a verification slot, waiting at most the slot wait.
+func (v *Verifier) acquire() bool {
+	select {
+	case v.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(v.slotWait)
+	defer t.Stop()
+	select {
+	case v.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 func checkNonceFormat(nonce string) error {
@@ -154,19 +248,32 @@ func keyList(keys KeySource) ([][]byte, error) {
 	return ks, nil
 }
 
-// matchAny tries the raw body with every key, then the canonical form, comparing in constant time.
-func matchAny(keys [][]byte, mac macFunc, body []byte, nonce, ts string, want []byte) bool {
-	for _, k := range keys {
-		if hmac.Equal(mac(k, body, nonce, ts), want) {
+// matchAny tries the raw body with every key, then the canonical form, comparing in constant
+// time. The canonical form is streamed into one hash per key in a single pass; a body it refuses
+// (not one object, nested deeper than 32 levels, too many top-level members) only had the raw
+// chance.
+func matchAny(keys [][]byte, s scheme, body []byte, nonce, ts string, want []byte) bool {
+	hs := make([]hash.Hash, len(keys))
+	for i, k := range keys {
+		hs[i] = s.start(k, nonce, ts)
+		hs[i].Write(body)
+		if hmac.Equal(s.finish(k, hs[i], nonce, ts), want) {
 			return true
 		}
 	}
-	canon, err := Canonical(body)
-	if err != nil || bytes.Equal(canon, body) {
+	for i, k := range keys {
+		hs[i] = s.start(k, nonce, ts)
+	}
+	err := writeCanonical(body, func(p []byte) {
+		for _, h := range hs {
+			h.Write(p)
+		}
+	})
+	if err != nil {
 		return false
 	}
-	for _, k := range keys {
-		if hmac.Equal(mac(k, canon, nonce, ts), want) {
+	for i, k := range keys {
+		if hmac.Equal(s.finish(k, hs[i], nonce, ts), want) {
 			return true
 		}
 	}
@@ -195,10 +302,17 @@ func (v *Verifier) admit(key string, now time.Time) error {
 
 // VerifyAuthToken verifies a V1 call (§2.4): token against params (every parameter but authToken,
 // including timeStamp, a 17-digit UTC time that must be inside the window) with the basic keys.
-// V1 has no nonce, so the token itself is remembered to refuse an exact replay.
+// A parameter given twice is refused: only one of its values could be the signed one. V1 has no
+// nonce, so the token itself is remembered to refuse a replay, by its decoded bytes: base64
+// decoding skips line breaks, and a replay with one inserted must not pass as a new token.
 func (v *Verifier) VerifyAuthToken(params url.Values, token string) error {
 	if token == "" {
 		return authError(KindMissingSignature, "authToken is missing")
+	}
+	for _, vs := range params {
+		if len(vs) > 1 {
+			return paramError(KindRepeatedParam, "a parameter appears more than once")
+		}
 	}
 	ts := params.Get("timeStamp")
 	if ts == "" {
@@ -231,5 +345,5 @@ func (v *Verifier) VerifyAuthToken(params url.Values, token string) error {
 	if !ok {
 		return authError(KindSignatureMismatch, "authToken does not match")
 	}
-	return v.admit("v1:"+token, now)
+	return v.admit("v1:"+string(want), now)
 }
