@@ -42,7 +42,7 @@ func benchCalls(b *testing.B, s *Server, key, body []byte, want string) {
 
 func benchServer(b *testing.B) *Server {
 	inst := readyInstance("cs1-000001", "inst-1")
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "mpi-cs1-000001", Name: "marketplace-credentials"},
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "mpi-cs1-000001", Name: "marketplace-credentials", OwnerReferences: ownerRefs(inst)},
 		Data: map[string][]byte{"userName": []byte("admin"), "password": []byte("s3cret-Pass")}}
 	s, _ := newFakeServer(b, Options{}, inst, secret)
 	return s

@@ -81,19 +81,21 @@ func (s *Server) targetPlan(ctx context.Context, productID, skuCode string) (*sa
 	return nil, reply(koogallery.ResultNoResource, "several plans serve the target SKU: "+strings.Join(names, ", "))
 }
 
-// quotaUsed is the tenant's current usage; none (not provisioned yet) fits every plan.
+// quotaUsed is the tenant's current usage; none (not provisioned yet) fits every plan. The quota
+// is addressed by the namespace derived from the instance's name, never by status.namespace
+// (whoever may patch the status could point it at another tenant's), and only a quota the
+// instance owns counts.
 func (s *Server) quotaUsed(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance) (corev1.ResourceList, error) {
-	if inst.Status.Namespace == "" {
-		return nil, nil
-	}
 	q := &corev1.ResourceQuota{}
 	// From the API server: the manager's cache holds no quota's usage.
-	err := s.reader.Get(ctx, client.ObjectKey{Namespace: inst.Status.Namespace, Name: render.QuotaName}, q)
+	err := s.reader.Get(ctx, client.ObjectKey{Namespace: render.NamespaceName(inst.Name), Name: render.QuotaName}, q)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("getting quota: %w", err)
+	case !render.OwnedBy(q, inst):
+		return nil, nil
 	}
 	return q.Status.Used, nil
 }

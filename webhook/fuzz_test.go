@@ -140,9 +140,10 @@ func fuzzWorld(tb testing.TB) []client.Object {
 		Status: metav1.ConditionFalse, Reason: saasv1alpha1.ReasonUnknownSKU, Message: "no plan serves it", LastTransitionTime: metav1.NewTime(testNow)}}}
 
 	objs := []client.Object{ready, pending, frozen, releasing, unservable,
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "mpi-cs1-000001", Name: render.CredentialsSecretName},
+		tenantNamespaceOf(ready),
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "mpi-cs1-000001", Name: render.CredentialsSecretName, OwnerReferences: ownerRefs(ready)},
 			Data: map[string][]byte{render.CredentialsUserNameKey: []byte("admin"), render.CredentialsPasswordKey: []byte(fuzzPassword)}},
-		&corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: "mpi-cs1-000001", Name: render.QuotaName},
+		&corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: "mpi-cs1-000001", Name: render.QuotaName, OwnerReferences: ownerRefs(ready)},
 			Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("1500m")}}},
 	}
 	for i := range plans {

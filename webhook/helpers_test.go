@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -20,6 +22,7 @@ import (
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
+	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
 var (
@@ -107,6 +110,17 @@ func do(tb testing.TB, s *Server, r *http.Request, key []byte) (koogallery.Reply
 		tb.Fatalf("reply %s: %v", body, err)
 	}
 	return rep, body
+}
+
+// ownerRefs is the controller reference the reconciler puts on every child of inst.
+func ownerRefs(inst *saasv1alpha1.MarketplaceInstance) []metav1.OwnerReference {
+	return []metav1.OwnerReference{{APIVersion: saasv1alpha1.GroupVersion.String(), Kind: render.InstanceKind,
+		Name: inst.Name, UID: inst.UID, Controller: ptr.To(true)}}
+}
+
+// tenantNamespaceOf is the tenant namespace of inst, as the reconciler creates it.
+func tenantNamespaceOf(inst *saasv1alpha1.MarketplaceInstance) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: render.NamespaceName(inst.Name), OwnerReferences: ownerRefs(inst)}}
 }
 
 func readyInstance(name, id string) *saasv1alpha1.MarketplaceInstance {

@@ -3,9 +3,13 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
@@ -49,6 +53,7 @@ func (s *Server) debugKit(req koogallery.KitRequest) any {
 // succeed whatever is missing (the instance, the namespace, the entry): the spec requires that a
 // delete never depends on the instance existing. Adds need the instance and its namespace. A sync
 // whose nonce another replica has stored already is refused as a replay (see KitCallsConfigMap).
+// Nothing is read or written in a namespace that is not the instance's (tenantNamespace).
 func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest, nonce string) any {
 	id := kitCommon(req).InstanceID
 	del := isKitDelete(req)
@@ -68,8 +73,12 @@ func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest, nonce s
 	case !inst.DeletionTimestamp.IsZero():
 		return reply(koogallery.ResultInstanceNotFound, "the instance is being released")
 	}
+	ns, err := s.tenantNamespace(ctx, inst)
+	if err != nil {
+		return namespaceUnusable(ctx, inst, err, del)
+	}
 	now := s.opts.Clock()
-	fresh, err := s.kit.admitKitCall(ctx, inst, tenantNamespace(inst), nonce, now, now.Add(2*s.opts.TimestampWindow))
+	fresh, err := s.kit.admitKitCall(ctx, inst, ns, nonce, now, now.Add(2*s.opts.TimestampWindow))
 	switch {
 	case err != nil:
 		ctrl.LoggerFrom(ctx).Error(err, "recording a kit nonce", "marketplaceInstance", inst.Name)
@@ -77,13 +86,13 @@ func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest, nonce s
 	case !fresh:
 		return s.rejected(ctx, "kit", &koogallery.Error{Code: koogallery.ResultAuthFailed, Kind: koogallery.KindReplayedNonce, Reason: "nonce was already used"})
 	}
-	err = s.storeKit(ctx, inst, req)
+	err = s.storeKit(ctx, inst, ns, req)
 	var perr *koogallery.Error
 	switch {
 	case err == nil:
 		return success("success")
 	case errors.Is(err, errTenantNotReady):
-		return reply(koogallery.ResultInternalError, "the tenant namespace does not exist yet; retry once the instance is provisioned")
+		return tenantNotReady()
 	case errors.As(err, &perr):
 		return koogallery.NewReply(err)
 	}
@@ -91,8 +100,29 @@ func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest, nonce s
 	return internalError()
 }
 
-func (s *Server) storeKit(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, req koogallery.KitRequest) error {
-	ns := tenantNamespace(inst)
+// namespaceUnusable answers a sync whose tenant namespace cannot be written: a delete has
+// nothing of the instance's to remove there, an add must wait for the namespace (or for a person
+// to settle whose it is).
+func namespaceUnusable(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, err error, del bool) any {
+	log := ctrl.LoggerFrom(ctx).WithValues("marketplaceInstance", inst.Name)
+	switch {
+	case del && (errors.Is(err, errTenantNotReady) || errors.Is(err, errNamespaceNotOurs)):
+		return success("nothing to delete")
+	case errors.Is(err, errTenantNotReady):
+		return tenantNotReady()
+	case errors.Is(err, errNamespaceNotOurs):
+		log.Info("tenant namespace belongs to another instance; kit sync not stored", "namespace", render.NamespaceName(inst.Name))
+		return reply(koogallery.ResultInternalError, "the tenant namespace of this instance belongs to another one; see the instance's conditions")
+	}
+	log.Error(err, "reading the tenant namespace of a kit sync")
+	return internalError()
+}
+
+func tenantNotReady() koogallery.Reply {
+	return reply(koogallery.ResultInternalError, "the tenant namespace does not exist yet; retry once the instance is provisioned")
+}
+
+func (s *Server) storeKit(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, ns string, req koogallery.KitRequest) error {
 	switch req := req.(type) {
 	case *koogallery.TenantSyncRequest:
 		return s.kit.tenantSync(ctx, inst, ns, req)
@@ -108,11 +138,32 @@ func (s *Server) storeKit(ctx context.Context, inst *saasv1alpha1.MarketplaceIns
 	return errors.New("unknown kit sync")
 }
 
-func tenantNamespace(inst *saasv1alpha1.MarketplaceInstance) string {
-	if inst.Status.Namespace != "" {
-		return inst.Status.Namespace
+// errNamespaceNotOurs is a tenant namespace name taken by a namespace another instance owns.
+var errNamespaceNotOurs = errors.New("the tenant namespace belongs to another instance")
+
+// tenantNamespace is the namespace that holds the kit data of inst: the name the reconciler
+// derives from the instance's name, never status.namespace (whoever may patch an instance's
+// status could point that at another tenant's namespace), and only once that namespace exists
+// and is the instance's (its controller reference names it; a crafted instance name can derive
+// another tenant's namespace). errTenantNotReady when it does not exist, errNamespaceNotOurs
+// when it is another instance's.
+func (s *Server) tenantNamespace(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance) (string, error) {
+	name := render.NamespaceName(inst.Name)
+	ns := &corev1.Namespace{}
+	err := s.client.Get(ctx, client.ObjectKey{Name: name}, ns)
+	if apierrors.IsNotFound(err) {
+		// The cache holds only labelled namespaces and may lag the reconciler's create.
+		err = s.reader.Get(ctx, client.ObjectKey{Name: name}, ns)
 	}
-	return render.NamespaceName(inst.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", errTenantNotReady
+	case err != nil:
+		return "", fmt.Errorf("getting tenant namespace: %w", err)
+	case !render.OwnedBy(ns, inst):
+		return "", errNamespaceNotOurs
+	}
+	return name, nil
 }
 
 func kitCommon(req koogallery.KitRequest) *koogallery.KitCommon {

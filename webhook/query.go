@@ -82,19 +82,25 @@ func (s *Server) instanceInfo(ctx context.Context, inst *saasv1alpha1.Marketplac
 }
 
 // credentials reads the buyer's admin account from the tenant's Secret, which the manager's
-// cache holds because it carries the instance label. A missing Secret answers the URLs alone.
+// cache holds because it carries the instance label. The Secret is addressed by the names the
+// reconciler derives from the instance's name, never by status.credentialsSecretRef: whoever may
+// patch an instance's status could point that at another tenant's Secret. A Secret at that name
+// which is not the instance's (its controller reference names another instance: a crafted name
+// whose namespace is another tenant's) is treated as missing. A missing Secret answers the URLs
+// alone.
 func (s *Server) credentials(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance) (user, password string, err error) {
-	ref := inst.Status.CredentialsSecretRef
-	if ref == nil {
-		return "", "", nil
-	}
 	secret := &corev1.Secret{}
-	err = s.client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret)
+	key := client.ObjectKey{Namespace: render.NamespaceName(inst.Name), Name: render.CredentialsSecretName}
+	err = s.client.Get(ctx, key, secret)
 	switch {
 	case apierrors.IsNotFound(err):
 		return "", "", nil
 	case err != nil:
 		return "", "", fmt.Errorf("getting credentials secret: %w", err)
+	case !render.OwnedBy(secret, inst):
+		ctrl.LoggerFrom(ctx).Info("credentials Secret belongs to another instance; answering without credentials",
+			"marketplaceInstance", inst.Name, "namespace", key.Namespace)
+		return "", "", nil
 	}
 	return string(secret.Data[render.CredentialsUserNameKey]), string(secret.Data[render.CredentialsPasswordKey]), nil
 }

@@ -91,7 +91,7 @@ func TestReplayOnAnotherReplicaChangesNothing(t *testing.T) {
 // the replay is refused by every replica.
 func TestKitReplayOnAnotherReplicaIsRefused(t *testing.T) {
 	inst := readyInstance("cs1-000001", "inst-1")
-	a, c := newFakeServer(t, Options{}, inst)
+	a, c := newFakeServer(t, Options{}, inst, tenantNamespaceOf(inst))
 	b, err := newServer(c, c, staticKeys{}, nil, logr.Discard(), a.opts)
 	if err != nil {
 		t.Fatal(err)

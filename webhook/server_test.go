@@ -168,7 +168,7 @@ func TestPanicIs000005(t *testing.T) {
 
 func TestQueryWithEncryptedCredentials(t *testing.T) {
 	inst := readyInstance("cs1-000001", "inst-1")
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "mpi-cs1-000001", Name: "marketplace-credentials"},
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "mpi-cs1-000001", Name: "marketplace-credentials", OwnerReferences: ownerRefs(inst)},
 		Data: map[string][]byte{"userName": []byte("admin"), "password": []byte("s3cret-Pass")}}
 	s, _ := newFakeServer(t, Options{AppInfoEncryptType: koogallery.EncryptAES256}, inst, secret)
 	_, raw := do(t, s, signedBasic(DefaultPath, testBasicKey, queryBody(t, "inst-1,unknown"), testNow), testBasicKey)
