@@ -41,6 +41,8 @@ const (
 	// AllowIngressPolicyName is the NetworkPolicy that re-opens ingress while the tenant is
 	// active. The reconciler deletes it to freeze the tenant.
 	AllowIngressPolicyName = "allow-tenant-ingress"
+	// EgressPolicyName is the NetworkPolicy that limits what the tenant's pods may reach.
+	EgressPolicyName = "tenant-egress"
 	// BackupJobName is the pre-release backup Job, whatever name the plan's template gives it,
 	// so a retried release waits on the same Job instead of starting a second one.
 	BackupJobName = "marketplace-backup"

@@ -44,13 +44,13 @@ const (
 // instance and returns every problem found, joined, for a plan controller to report in a
 // condition. It catches syntax errors, unknown .Values keys, objects the instance reconciler
 // would refuse and invalid URLs; a branch the sample does not take is only parsed.
-func ValidatePlan(plan *v1alpha1.MarketplacePlan) error {
+func ValidatePlan(plan *v1alpha1.MarketplacePlan, policy Policy) error {
 	inst := sampleInstance(plan)
 	var errs []error
 	if len(plan.Spec.Manifests) == 0 {
 		errs = append(errs, errors.New("plan has no manifests"))
 	}
-	if _, err := Workload(inst, plan); err != nil {
+	if _, err := Workload(inst, plan, policy); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := AppInfo(inst, plan); err != nil {

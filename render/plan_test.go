@@ -132,7 +132,7 @@ metadata: {name: '{{ if eq .SKU "S1" }}c{{ else }}{{ .Values.unknown }}{{ end }}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := render.ValidatePlan(tc.plan)
+			err := render.ValidatePlan(tc.plan, render.Policy{})
 			if tc.wantCount == 0 {
 				if err != nil {
 					t.Fatalf("unexpected problems: %v", err)

@@ -2,10 +2,12 @@ package render
 
 import (
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -21,6 +23,9 @@ var (
 	networkPolicyType = metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"}
 )
 
+// PodSecurityLabelPrefix starts the labels that set a namespace's Pod Security level.
+const PodSecurityLabelPrefix = "pod-security.kubernetes.io/"
+
 // metadataNameLabel is set by the API server on every namespace (immutable, equal to its name),
 // which makes it the one label a NetworkPolicy can trust to identify a namespace.
 const metadataNameLabel = "kubernetes.io/metadata.name"
@@ -31,8 +36,8 @@ const metadataNameLabel = "kubernetes.io/metadata.name"
 func Namespace(inst *v1alpha1.MarketplaceInstance) *corev1.Namespace {
 	labels := Labels(inst)
 	for _, mode := range []string{"enforce", "audit", "warn"} {
-		labels["pod-security.kubernetes.io/"+mode] = "restricted"
-		labels["pod-security.kubernetes.io/"+mode+"-version"] = "latest"
+		labels[PodSecurityLabelPrefix+mode] = "restricted"
+		labels[PodSecurityLabelPrefix+mode+"-version"] = "latest"
 	}
 	return &corev1.Namespace{
 		TypeMeta:   namespaceType,
@@ -78,6 +83,21 @@ type NetworkOptions struct {
 	// IngressNamespaces are the namespaces allowed to reach the tenant's pods, typically the
 	// ingress controller's. With none, only the tenant's own pods can reach each other.
 	IngressNamespaces []string
+	// EgressExcept are the address ranges the tenant may not reach although they are outside
+	// the cluster as far as a NetworkPolicy can tell: the cluster's own networks (pods,
+	// services, nodes, hence the API server and the operator's endpoint) and link-local
+	// addresses (cloud metadata). Empty means DefaultEgressExcept.
+	EgressExcept []string
+	// Egress are the plan's own egress rules, which widen what the tenant may reach.
+	Egress []networkingv1.NetworkPolicyEgressRule
+}
+
+// DefaultEgressExcept are the private, shared (CGNAT), loopback and link-local ranges of IPv4
+// and IPv6. Cluster networks are almost always in them; a cluster whose pods, services or API
+// server use public addresses must add those ranges (--tenant-egress-except).
+var DefaultEgressExcept = []string{
+	"10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16",
+	"::1/128", "fc00::/7", "fe80::/10",
 }
 
 // NetworkPolicies isolate the tenant. NetworkPolicies only ever add allowed traffic, so
@@ -86,10 +106,13 @@ type NetworkOptions struct {
 // kubernetes.io/metadata.name label, which a tenant cannot forge on its own namespace). Other
 // tenants are in neither, so they cannot reach this one.
 //
-// Freezing returns only the deny policy: the reconciler prunes the allow policy, and ingress is
-// blocked without touching anything the tenant owns. Keeping deny-all in both states means an
-// unfreeze never opens a window with no policy at all. Egress is left open because workloads
-// need DNS and outside services.
+// Freezing drops the allow policy: ingress is blocked without touching anything the tenant
+// owns. Keeping deny-all in both states means an unfreeze never opens a window with no policy
+// at all.
+//
+// Egress is denied but for the tenant's own pods, DNS (kube-dns in kube-system) and addresses
+// outside opts.EgressExcept on any port, plus what the plan adds: a tenant reaches the internet,
+// not the cluster's networks, the API server, the operator, other tenants or cloud metadata.
 func NetworkPolicies(inst *v1alpha1.MarketplaceInstance, opts NetworkOptions) []*networkingv1.NetworkPolicy {
 	ingressOnly := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
 	deny := &networkingv1.NetworkPolicy{
@@ -100,8 +123,9 @@ func NetworkPolicies(inst *v1alpha1.MarketplaceInstance, opts NetworkOptions) []
 			PolicyTypes: ingressOnly,
 		},
 	}
+	egress := egressPolicy(inst, opts)
 	if opts.Frozen {
-		return []*networkingv1.NetworkPolicy{deny}
+		return []*networkingv1.NetworkPolicy{deny, egress}
 	}
 	from := []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}
 	if namespaces := sortedUnique(opts.IngressNamespaces); len(namespaces) > 0 {
@@ -122,7 +146,59 @@ func NetworkPolicies(inst *v1alpha1.MarketplaceInstance, opts NetworkOptions) []
 			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: from}},
 		},
 	}
-	return []*networkingv1.NetworkPolicy{deny, allow}
+	return []*networkingv1.NetworkPolicy{deny, allow, egress}
+}
+
+// egressPolicy selects every pod of the tenant for egress, which denies all egress it does not
+// allow. Every field the API server would default is set, so the live policy equals the
+// rendered one and drift can be told by comparing them.
+func egressPolicy(inst *v1alpha1.MarketplaceInstance, opts NetworkOptions) *networkingv1.NetworkPolicy {
+	except := sortedUnique(opts.EgressExcept)
+	if len(except) == 0 {
+		except = DefaultEgressExcept
+	}
+	var v4, v6 []string
+	for _, cidr := range except {
+		if strings.Contains(cidr, ":") {
+			v6 = append(v6, cidr)
+		} else {
+			v4 = append(v4, cidr)
+		}
+	}
+	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
+	dnsPort := intstr.FromInt32(53)
+	rules := []networkingv1.NetworkPolicyEgressRule{
+		{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}},
+		{
+			To: []networkingv1.NetworkPolicyPeer{{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{metadataNameLabel: "kube-system"}},
+				PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
+			}},
+			Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dnsPort}, {Protocol: &tcp, Port: &dnsPort}},
+		},
+		{To: []networkingv1.NetworkPolicyPeer{
+			{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: v4}},
+			{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: v6}},
+		}},
+	}
+	for _, r := range opts.Egress {
+		r = *r.DeepCopy()
+		for i := range r.Ports {
+			if r.Ports[i].Protocol == nil {
+				r.Ports[i].Protocol = &tcp
+			}
+		}
+		rules = append(rules, r)
+	}
+	return &networkingv1.NetworkPolicy{
+		TypeMeta:   networkPolicyType,
+		ObjectMeta: tenantMeta(inst, EgressPolicyName),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress:      rules,
+		},
+	}
 }
 
 // CredentialsSecret holds the buyer's initial admin account. The password is an input because

@@ -10,6 +10,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/render"
@@ -176,9 +177,9 @@ func TestNetworkPolicies(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			policies := render.NetworkPolicies(inst, tc.opts)
-			wantCount := 2
+			wantCount := 3
 			if tc.wantFrom == nil {
-				wantCount = 1
+				wantCount = 2
 			}
 			if len(policies) != wantCount {
 				t.Fatalf("got %d policies, want %d", len(policies), wantCount)
@@ -189,6 +190,8 @@ func TestNetworkPolicies(t *testing.T) {
 				!slices.Equal(deny.Spec.PolicyTypes, ingressOnly) || deny.Spec.Ingress != nil || deny.Spec.Egress != nil {
 				t.Errorf("deny policy is not deny-all-ingress: %+v", deny.Spec)
 			}
+			egress := policies[len(policies)-1]
+			checkMeta(t, egress.TypeMeta, egress.ObjectMeta, policyType, "tenant-egress", sampleNamespace, commonLabels)
 			if tc.wantFrom == nil {
 				return
 			}
@@ -202,6 +205,65 @@ func TestNetworkPolicies(t *testing.T) {
 			}
 			if len(allow.Spec.Ingress[0].Ports) != 0 {
 				t.Errorf("allow policy restricts ports: %+v", allow.Spec.Ingress[0].Ports)
+			}
+		})
+	}
+}
+
+func TestEgressPolicy(t *testing.T) {
+	inst := sampleInstance(t, "")
+	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
+	dns, https := intstr.FromInt32(53), intstr.FromInt32(443)
+	ownPods := networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}
+	clusterDNS := networkingv1.NetworkPolicyEgressRule{
+		To: []networkingv1.NetworkPolicyPeer{{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}},
+			PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
+		}},
+		Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}},
+	}
+	internet := func(v4, v6 []string) networkingv1.NetworkPolicyEgressRule {
+		return networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{
+			{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: v4}},
+			{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: v6}},
+		}}
+	}
+	planRule := networkingv1.NetworkPolicyEgressRule{
+		To:    []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.20.0.5/32"}}},
+		Ports: []networkingv1.NetworkPolicyPort{{Port: &https}},
+	}
+	planRuleDefaulted := *planRule.DeepCopy()
+	planRuleDefaulted.Ports[0].Protocol = &tcp
+	cases := []struct {
+		name string
+		opts render.NetworkOptions
+		want []networkingv1.NetworkPolicyEgressRule
+	}{
+		{"default: no cluster networks, no link-local", render.NetworkOptions{}, []networkingv1.NetworkPolicyEgressRule{ownPods, clusterDNS,
+			internet([]string{"10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16"},
+				[]string{"::1/128", "fc00::/7", "fe80::/10"})}},
+		{"the platform's own ranges, sorted", render.NetworkOptions{EgressExcept: []string{"203.0.113.0/24", "169.254.0.0/16", "2001:db8::/32"}},
+			[]networkingv1.NetworkPolicyEgressRule{ownPods, clusterDNS, internet([]string{"169.254.0.0/16", "203.0.113.0/24"}, []string{"2001:db8::/32"})}},
+		{"a plan widens it; the protocol the API server would default is set", render.NetworkOptions{EgressExcept: []string{"10.0.0.0/8"},
+			Egress: []networkingv1.NetworkPolicyEgressRule{planRule}},
+			[]networkingv1.NetworkPolicyEgressRule{ownPods, clusterDNS, internet([]string{"10.0.0.0/8"}, nil), planRuleDefaulted}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, frozen := range []bool{false, true} {
+				tc.opts.Frozen = frozen
+				policies := render.NetworkPolicies(inst, tc.opts)
+				egress := policies[len(policies)-1]
+				if !slices.Equal(egress.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}) ||
+					len(egress.Spec.PodSelector.MatchLabels)+len(egress.Spec.PodSelector.MatchExpressions) != 0 || egress.Spec.Ingress != nil {
+					t.Errorf("frozen=%v: not an egress policy over every pod: %+v", frozen, egress.Spec)
+				}
+				if !reflect.DeepEqual(egress.Spec.Egress, tc.want) {
+					t.Errorf("frozen=%v: egress\n%+v\nwant\n%+v", frozen, egress.Spec.Egress, tc.want)
+				}
+			}
+			if tc.opts.Egress != nil && tc.opts.Egress[0].Ports[0].Protocol != nil {
+				t.Error("rendering changed the plan's rule")
 			}
 		})
 	}

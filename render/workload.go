@@ -47,7 +47,7 @@ var forbiddenKinds = map[string]bool{
 var reservedNames = map[string][]string{
 	"ResourceQuota": {QuotaName},
 	"LimitRange":    {LimitRangeName},
-	"NetworkPolicy": {DenyIngressPolicyName, AllowIngressPolicyName},
+	"NetworkPolicy": {DenyIngressPolicyName, AllowIngressPolicyName, EgressPolicyName},
 	"Secret":        {CredentialsSecretName},
 	"Job":           {BackupJobName},
 }
@@ -58,9 +58,11 @@ var reservedNames = map[string][]string{
 // selectors, whose change would break rollouts. Freezing is not rendered here: the reconciler
 // scales the rendered workloads down.
 //
+// Roles and RoleBindings must stay within policy and what the operator holds (checkRBAC).
+//
 // The error names every failing template (errors.As finds the first *TemplateError). It may
 // quote an object's kind, name or namespace, never its content.
-func Workload(inst *v1alpha1.MarketplaceInstance, plan *v1alpha1.MarketplacePlan) ([]*unstructured.Unstructured, error) {
+func Workload(inst *v1alpha1.MarketplaceInstance, plan *v1alpha1.MarketplacePlan, policy Policy) ([]*unstructured.Unstructured, error) {
 	data := NewTemplateData(inst, plan)
 	ours := mergeLabels(Labels(inst), map[string]string{v1alpha1.LabelPlan: plan.Name})
 	objs := make([]*unstructured.Unstructured, 0, len(plan.Spec.Manifests))
@@ -69,6 +71,7 @@ func Workload(inst *v1alpha1.MarketplaceInstance, plan *v1alpha1.MarketplacePlan
 	// template label for pruning.
 	renderedBy := make(map[objectKey]string, len(plan.Spec.Manifests))
 	seenTemplate := make(map[string]bool, len(plan.Spec.Manifests))
+	templates := make([]string, 0, len(plan.Spec.Manifests))
 	for _, m := range plan.Spec.Manifests {
 		if seenTemplate[m.Name] {
 			errs = append(errs, &TemplateError{Template: m.Name, Err: fmt.Errorf("%w manifest name", ErrDuplicate)})
@@ -84,6 +87,13 @@ func Workload(inst *v1alpha1.MarketplaceInstance, plan *v1alpha1.MarketplacePlan
 			continue
 		}
 		objs = append(objs, obj)
+		templates = append(templates, m.Name)
+	}
+	roles := renderedRoles(objs)
+	for i, obj := range objs {
+		if err := checkRBAC(obj, data.Namespace, roles, policy); err != nil {
+			errs = append(errs, &TemplateError{Template: templates[i], Err: err})
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -48,7 +48,7 @@ func TestWorkloadSamples(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			objs, err := render.Workload(sampleInstance(t, tc.sku), tc.plan)
+			objs, err := render.Workload(sampleInstance(t, tc.sku), tc.plan, render.Policy{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +159,7 @@ func TestWorkloadRendering(t *testing.T) {
 			plan := testPlan("m", tc.template)
 			plan.Spec.Values["flag"] = "yes"
 			plan.Spec.Values["multi"] = "a\nkind: Secret"
-			objs, err := render.Workload(testInstance("t1"), plan)
+			objs, err := render.Workload(testInstance("t1"), plan, render.Policy{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +177,7 @@ func TestWorkloadKeepsManifestOrder(t *testing.T) {
 	for _, n := range names {
 		manifests = append(manifests, n, fmt.Sprintf(configMap, n))
 	}
-	objs, err := render.Workload(testInstance("t1"), testPlan(manifests...))
+	objs, err := render.Workload(testInstance("t1"), testPlan(manifests...), render.Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestWorkloadErrors(t *testing.T) {
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			objs, err := render.Workload(testInstance("t1"), testPlan(tc.manifests...))
+			objs, err := render.Workload(testInstance("t1"), testPlan(tc.manifests...), render.Policy{})
 			if err == nil {
 				t.Fatalf("want an error, got %d objects", len(objs))
 			}
@@ -311,7 +311,7 @@ func TestWorkloadErrorsNeverQuoteSecretData(t *testing.T) {
 			if tc.name == "duplicate object" {
 				plan = testPlan("s", tc.template, "s2", tc.template)
 			}
-			_, err := render.Workload(testInstance("t1"), plan)
+			_, err := render.Workload(testInstance("t1"), plan, render.Policy{})
 			if err == nil {
 				t.Fatal("want an error")
 			}

@@ -85,6 +85,9 @@ func run(m *testing.M) (int, error) {
 	k8s = env.Client
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if err := env.InstallAccess(ctx); err != nil {
+		return 0, err
+	}
 	if err := testenv.CreateSamplePlans(ctx, k8s); err != nil {
 		return 0, err
 	}
@@ -148,7 +151,7 @@ func writeKeys(dir string) error {
 // startOperator runs a manager with the instance reconciler and the webhook, as cmd/manager
 // wires them.
 func startOperator(ctx context.Context, store *keys.Store, orders openapi.OrderQuerier) (<-chan struct{}, *webhook.Server, error) {
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(env.ManagerConfig, ctrl.Options{
 		Scheme:     env.Scheme,
 		Cache:      instance.CacheOptions(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -91,6 +92,18 @@ type BackupSpec struct {
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
+// NetworkSpec widens what a tenant's pods may reach.
+type NetworkSpec struct {
+	// egress are NetworkPolicy egress rules added to the tenant's egress policy, which otherwise
+	// allows the tenant's own pods, cluster DNS and addresses outside the cluster's networks
+	// (see the operator's --tenant-egress-except). Use them for a database in another namespace,
+	// a node-local DNS cache or a private service the app needs.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Egress []networkingv1.NetworkPolicyEgressRule `json:"egress,omitempty"`
+}
+
 // MarketplacePlanSpec says which KooGallery SKUs a plan serves and what a
 // tenant on it gets.
 // +kubebuilder:validation:XValidation:rule="!has(self.values) || self.values.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$'))",message="values keys must be identifiers (letters, digits, '_') so templates can read them as .Values.<key>"
@@ -148,6 +161,11 @@ type MarketplacePlanSpec struct {
 	// backup, when set, is run before a released tenant is deleted.
 	// +optional
 	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// network widens the tenant's network isolation, which the operator applies to every
+	// tenant.
+	// +optional
+	Network *NetworkSpec `json:"network,omitempty"`
 }
 
 // MarketplacePlanStatus is the observed state of a MarketplacePlan.

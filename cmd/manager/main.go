@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -24,10 +25,12 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/internal/metricsauth"
 	"github.com/marketplace-operator/marketplace-operator/internal/scheme"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
+	"github.com/marketplace-operator/marketplace-operator/render"
 	"github.com/marketplace-operator/marketplace-operator/webhook"
 )
 
-// The secure metrics endpoint authenticates and authorises its callers.
+// The secure metrics endpoint authenticates its callers (TokenReview) and authorises them
+// (SubjectAccessReview).
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
@@ -44,6 +47,9 @@ type options struct {
 	shutdownTimeout        time.Duration
 	reconciler             instance.Options
 	ingressNamespaces      string
+	egressExcept           string
+	bindableClusterRoles   string
+	syncPeriod             time.Duration
 	marketplace            webhook.Options
 	zap                    zap.Options
 }
@@ -64,6 +70,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.reconciler.FreezeGrace, "freeze-grace", time.Hour, "how long past spec.expireTime an instance runs before freezing itself")
 	fs.DurationVar(&o.reconciler.OrderQueryTimeout, "order-query-timeout", 10*time.Second, "timeout of one Query Order call")
 	fs.StringVar(&o.ingressNamespaces, "ingress-namespaces", "", "comma-separated namespaces allowed to reach every tenant (the ingress controller's)")
+	fs.StringVar(&o.egressExcept, "tenant-egress-except", strings.Join(render.DefaultEgressExcept, ","),
+		"comma-separated CIDRs tenants may not reach: the cluster's pod, service and node networks, the API server, link-local (cloud metadata)")
+	fs.StringVar(&o.bindableClusterRoles, "tenant-bindable-clusterroles", "",
+		"comma-separated ClusterRoles that plans may bind to tenant ServiceAccounts; the manager needs `bind` on each (Helm: tenantRBAC.bindableClusterRoles)")
+	fs.DurationVar(&o.syncPeriod, "sync-period", 10*time.Minute,
+		"how often every instance is reconciled even without a change (repairs drift whose event was missed)")
 	fs.StringVar(&o.apiURL, "koogallery-api-url", "https://mkt.myhuaweicloud.com", "base URL of the KooGallery open API (Query Order)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight work may take to finish on shutdown")
 	o.marketplace.BindFlags(fs)
@@ -71,11 +83,14 @@ func parseFlags(args []string) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	for _, ns := range strings.Split(o.ingressNamespaces, ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
-			o.reconciler.IngressNamespaces = append(o.reconciler.IngressNamespaces, ns)
+	o.reconciler.IngressNamespaces = splitList(o.ingressNamespaces)
+	o.reconciler.EgressExcept = splitList(o.egressExcept)
+	for _, cidr := range o.reconciler.EgressExcept {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			return nil, fmt.Errorf("--tenant-egress-except: %q is not a CIDR", cidr)
 		}
 	}
+	o.reconciler.Policy.BindableClusterRoles = splitList(o.bindableClusterRoles)
 	if o.marketplace.KeysDir == "" {
 		return nil, errors.New("--marketplace-keys-dir is required: the folder (a mounted Secret) with the KooGallery keys")
 	}
@@ -119,9 +134,11 @@ func run(ctx context.Context, o *options) error {
 		metricsOpts.FilterProvider = metricsauth.Filter
 	}
 	gracefulShutdown := o.shutdownTimeout
+	cacheOptions := instance.CacheOptions()
+	cacheOptions.SyncPeriod = &o.syncPeriod
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
-		Cache:                         instance.CacheOptions(),
+		Cache:                         cacheOptions,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.probeAddr,
 		PprofBindAddress:              o.pprofAddr,
@@ -152,7 +169,7 @@ func run(ctx context.Context, o *options) error {
 	if err := ir.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the instance controller: %w", err)
 	}
-	if err := (&plan.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := (&plan.Reconciler{Client: mgr.GetClient(), Policy: o.reconciler.Policy}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the plan controller: %w", err)
 	}
 	srv, err := webhook.NewServer(mgr, keyStore, orders, o.marketplace)
@@ -174,6 +191,17 @@ func run(ctx context.Context, o *options) error {
 	ctrl.Log.Info("starting", "marketplaceAddress", o.marketplace.BindAddress, "marketplacePath", o.marketplace.Path,
 		"leaderElection", o.leaderElect)
 	return mgr.Start(ctx)
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

@@ -9,8 +9,9 @@ import (
 	"fmt"
 	"strings"
 
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -69,7 +70,7 @@ func (r *Reconciler) apply(ctx context.Context, inst *saasv1alpha1.MarketplaceIn
 	if err != nil {
 		return err
 	}
-	if live != nil && live.GetAnnotations()[annotationAppliedHash] == hash {
+	if live != nil && live.GetAnnotations()[annotationAppliedHash] == hash && !drifted(live, u) {
 		return nil
 	}
 	ann := u.GetAnnotations()
@@ -83,6 +84,31 @@ func (r *Reconciler) apply(ctx context.Context, inst *saasv1alpha1.MarketplaceIn
 		return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
 	return nil
+}
+
+// drifted reports whether someone changed, since we applied it, what keeps the tenant isolated:
+// the Pod Security labels of its namespace or the spec of one of its NetworkPolicies. Other
+// children are re-applied when their rendering changes; these are compared with the live object
+// on every pass (the cache keeps both, see trimForCache), so a hand edit is undone as soon as
+// its watch event arrives, and at the latest at the next resync.
+func drifted(live, desired *unstructured.Unstructured) bool {
+	switch desired.GetKind() {
+	case "Namespace":
+		labels := live.GetLabels()
+		for k, v := range desired.GetLabels() {
+			if strings.HasPrefix(k, render.PodSecurityLabelPrefix) && labels[k] != v {
+				return true
+			}
+		}
+	case "NetworkPolicy":
+		var want, got networkingv1.NetworkPolicy
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(desired.Object, &want) != nil ||
+			runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &got) != nil {
+			return true
+		}
+		return !equality.Semantic.DeepEqual(want.Spec, got.Spec)
+	}
+	return false
 }
 
 func hashObject(u *unstructured.Unstructured) (string, error) {
@@ -131,20 +157,6 @@ func (r *Reconciler) live(ctx context.Context, gvk schema.GroupVersionKind, name
 	}
 	return u, nil
 }
-
-// ownedBy reports whether obj is the instance's to change or delete: its controller owner
-// reference names the instance. Every child is applied with that reference, and the cache keeps
-// it (not the instance label, see trimForCache). The name, not the UID, decides: instances are
-// cluster-scoped, so the name is unique, and an instance deleted and made again under its name
-// takes over what the old one left while the garbage collector has not removed it yet.
-func ownedBy(obj metav1.Object, inst *saasv1alpha1.MarketplaceInstance) bool {
-	ref := metav1.GetControllerOfNoCopy(obj)
-	return ref != nil && ref.Kind == instanceKind && ref.Name == inst.Name &&
-		strings.HasPrefix(ref.APIVersion, saasv1alpha1.GroupVersion.Group+"/")
-}
-
-// instanceKind is the kind a child's controller reference names.
-const instanceKind = "MarketplaceInstance"
 
 // errNotOurs marks an object in our way that another owner manages.
 var errNotOurs = errors.New("exists and is not managed by this instance")

@@ -53,7 +53,7 @@ func heapHeld(b *testing.B, wire [][]byte, kinds []string, trimmed bool) float64
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for i, raw := range wire {
-		isInstance := kinds[i] == instanceKind
+		isInstance := kinds[i] == render.InstanceKind
 		obj, _, err := codecs[isInstance].Decode(raw, nil, nil)
 		if err != nil {
 			b.Fatal(err)
@@ -103,13 +103,13 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 		if err := instanceCodec.Encode(inst, &buf); err != nil {
 			b.Fatal(err)
 		}
-		wire, kinds = append(wire, buf.Bytes()), append(kinds, instanceKind)
+		wire, kinds = append(wire, buf.Bytes()), append(kinds, render.InstanceKind)
 		objs := []client.Object{render.Namespace(inst), render.ResourceQuota(inst, plan), render.LimitRange(inst, plan),
 			render.CredentialsSecret(inst, render.AdminUserName(plan), "0123456789abcdefghij")}
 		for _, np := range render.NetworkPolicies(inst, render.NetworkOptions{}) {
 			objs = append(objs, np)
 		}
-		workload, err := render.Workload(inst, plan)
+		workload, err := render.Workload(inst, plan, render.Policy{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -190,7 +190,7 @@ func readyInstance(i int, now metav1.Time) *saasv1alpha1.MarketplaceInstance {
 			History: []saasv1alpha1.Operation{{Time: now, Activity: "newInstance", OrderID: order, RequestTimestamp: 1795783639235,
 				Detail: "created for order line " + order + "-000001", Result: "000004"}}},
 	}
-	inst.SetGroupVersionKind(saasv1alpha1.GroupVersion.WithKind(instanceKind))
+	inst.SetGroupVersionKind(saasv1alpha1.GroupVersion.WithKind(render.InstanceKind))
 	return inst
 }
 

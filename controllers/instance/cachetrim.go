@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"strings"
 	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
 // trimForCache drops, before an object enters the cache, what the operator never reads of its
@@ -26,11 +28,12 @@ import (
 //     template, and of a Deployment's conditions only Available's status.
 //   - Job, CronJob: status (the release backup); not the Pod template.
 //   - Secret: data (the credentials queryInstance hands to KooGallery).
-//   - Namespace, ResourceQuota, LimitRange, Service, Ingress, NetworkPolicy: metadata only. A
-//     quota's usage is read from the API server by the two rare steps that need it (a plan
-//     change's check and a downgrade).
+//   - Namespace: its Pod Security labels (drift repair, see drifted).
+//   - NetworkPolicy: spec (drift repair).
+//   - ResourceQuota, LimitRange, Service, Ingress: metadata only. A quota's usage is read from
+//     the API server by the two rare steps that need it (a plan change's check and a downgrade).
 //
-// A cached child has no labels (ownership is read from its controller reference, see ownedBy)
+// A cached child has no other labels (ownership is read from its controller reference, see render.OwnedBy)
 // and no annotations map: the two annotations it keeps are in two strings (stashAnnotations).
 // A Go map costs over 300 bytes even with one entry, and labels and annotations were the
 // largest part of a trimmed child. See compactMeta for the rest.
@@ -39,6 +42,10 @@ import (
 // Reconciler.live, which puts the annotations back, and anything else from the API server
 // (Reconciler.APIReader).
 func trimForCache(obj any) (any, error) {
+	var podSecurity map[string]string
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		podSecurity = podSecurityLabels(ns.Labels)
+	}
 	if a, err := meta.Accessor(obj); err == nil {
 		compactMeta(a)
 	}
@@ -56,16 +63,29 @@ func trimForCache(obj any) (any, error) {
 		o.Spec, o.Status = corev1.ResourceQuotaSpec{}, corev1.ResourceQuotaStatus{}
 	case *corev1.Namespace:
 		o.Spec, o.Status = corev1.NamespaceSpec{}, corev1.NamespaceStatus{Phase: o.Status.Phase}
+		o.Labels = podSecurity
 	case *corev1.LimitRange:
 		o.Spec = corev1.LimitRangeSpec{}
 	case *corev1.Service:
 		o.Spec, o.Status = corev1.ServiceSpec{}, corev1.ServiceStatus{}
 	case *networkingv1.Ingress:
 		o.Spec, o.Status = networkingv1.IngressSpec{}, networkingv1.IngressStatus{}
-	case *networkingv1.NetworkPolicy:
-		o.Spec = networkingv1.NetworkPolicySpec{}
 	}
 	return obj, nil
+}
+
+// podSecurityLabels are the Pod Security labels among labels, or nil.
+func podSecurityLabels(labels map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range labels {
+		if strings.HasPrefix(k, render.PodSecurityLabelPrefix) {
+			if out == nil {
+				out = make(map[string]string, 6)
+			}
+			out[shared(k)] = shared(v)
+		}
+	}
+	return out
 }
 
 // compactMeta keeps of a child's metadata what the steps read, and shares the strings that

@@ -14,6 +14,7 @@ import (
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/internal/logging"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
+	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
 // Options tune the reconciler; the zero value of each field means its default.
@@ -23,6 +24,11 @@ type Options struct {
 	FreezeGrace time.Duration
 	// IngressNamespaces may reach every tenant (the ingress controller's namespace).
 	IngressNamespaces []string
+	// EgressExcept are the address ranges tenants may not reach (the cluster's networks,
+	// link-local). Default render.DefaultEgressExcept.
+	EgressExcept []string
+	// Policy is what plans may do beyond the tenant's own objects.
+	Policy render.Policy
 	// OrderQueryTimeout bounds one Query Order call. Default 10s.
 	OrderQueryTimeout time.Duration
 	// OrderBackoffBase is the first wait after a failed Query Order, doubled per failure up to
@@ -45,18 +51,34 @@ type Reconciler struct {
 	Options   Options
 }
 
-// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances,verbs=get;list;watch;patch;update
-// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances/status,verbs=get;patch;update
+// What the reconciler needs, and why. Writes to namespaced objects are confined further, to
+// tenant namespaces and the operator's own, by the ValidatingAdmissionPolicy in config/admission
+// (RBAC cannot scope a verb to namespaces that do not exist yet).
+//
+// Instances: read and watched; finalizers added and removed by merge patch.
+// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances,verbs=get;list;watch;patch
+// Instance status: one merge patch per reconcile.
+// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances/status,verbs=patch
+// Owner references with blockOwnerDeletion on children need update on the owner's finalizers.
 // +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances/finalizers,verbs=update
+// Plans are what tenants are rendered from.
 // +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceplans,verbs=get;list;watch
+// The tenant namespace is created, kept labelled (Pod Security) and deleted on release.
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
+// The kinds below are the tenant's own objects: the operator's (quota, limits, network policies,
+// credentials) and those a plan may render (render.TenantRules lists them; test/packaging checks
+// the two agree). Applied by server-side apply, pruned by delete.
 // +kubebuilder:rbac:groups="",resources=resourcequotas;limitranges;secrets;services;configmaps;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies;ingresses,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch;delete;bind;escalate
+// Roles and RoleBindings a plan renders. No bind or escalate: the API server lets the operator
+// grant only what it holds itself, and bind only ClusterRoles it is given `bind` on by name
+// (the chart's tenantRBAC.bindableClusterRoles).
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch;delete
+// Events on instances, on transitions.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile reads like a table of contents: every step lives in its own file.

@@ -74,7 +74,7 @@ func TestProvisionToReady(t *testing.T) {
 
 	policies := &networkingv1.NetworkPolicyList{}
 	g.Expect(k8s.List(ctx, policies, client.InNamespace(ns))).To(Succeed())
-	g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.AllowIngressPolicyName))
+	g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.AllowIngressPolicyName, render.EgressPolicyName))
 
 	secret := &corev1.Secret{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.CredentialsSecretName}, secret)).To(Succeed())
@@ -297,7 +297,7 @@ func TestFreezeAndExactUnfreeze(t *testing.T) {
 		g.Expect(cronJob(g, ns).Spec.Suspend).To(Equal(ptr.To(true)))
 		policies := &networkingv1.NetworkPolicyList{}
 		g.Expect(k8s.List(context.Background(), policies, client.InNamespace(ns))).To(Succeed())
-		g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName))
+		g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.EgressPolicyName))
 		// Data stays: the Secret and the namespace are untouched.
 		g.Expect(credentials(t, ns)).NotTo(BeEmpty())
 	}).WithTimeout(15 * time.Second).Should(Succeed())
@@ -310,7 +310,7 @@ func TestFreezeAndExactUnfreeze(t *testing.T) {
 		g.Expect(cronJob(g, ns).Spec.Suspend).To(Or(BeNil(), Equal(ptr.To(false))))
 		policies := &networkingv1.NetworkPolicyList{}
 		g.Expect(k8s.List(context.Background(), policies, client.InNamespace(ns))).To(Succeed())
-		g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.AllowIngressPolicyName))
+		g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.AllowIngressPolicyName, render.EgressPolicyName))
 	}).WithTimeout(15 * time.Second).Should(Succeed())
 	waitReady(t, inst.Name)
 }
@@ -730,8 +730,9 @@ func TestCreationRecordedInHistory(t *testing.T) {
 }
 
 // A namespace under the tenant's name that the instance does not control is refused, also
-// when it carries the instance label (which puts it in the operator's cache): labelled by hand,
-// or another instance's whose hashed long name equals this one's.
+// when it carries the instance label (which puts it in the operator's cache): another
+// instance's whose hashed long name equals this one's. Only the manager can label a namespace
+// so (config/admission), which is why the manager creates it here.
 func TestNamespaceNotControlledIsRefused(t *testing.T) {
 	startOperator(t, instance.Options{})
 	inst := order(t, basicProduct, basicSKU)
@@ -739,7 +740,9 @@ func TestNamespaceNotControlledIsRefused(t *testing.T) {
 		Labels: map[string]string{saasv1alpha1.LabelInstance: inst.Name}}}
 	g := NewWithT(t)
 	ctx := context.Background()
-	g.Expect(k8s.Create(ctx, ns)).To(Succeed())
+	asManager, err := client.New(env.ManagerConfig, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(asManager.Create(ctx, ns)).To(Succeed())
 	t.Cleanup(func() {
 		_ = k8s.Delete(ctx, ns)
 		finalizeNamespace(NewWithT(t), ns.Name)

@@ -53,10 +53,10 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, s *scope, _ *saasv1alp
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("getting namespace %s: %w", ns.Name, err)
 		}
-		if err == nil && !ownedBy(other, s.inst) {
+		if err == nil && !render.OwnedBy(other, s.inst) {
 			return namespaceNotOurs(s, ns.Name)
 		}
-	} else if !ownedBy(live, s.inst) {
+	} else if !render.OwnedBy(live, s.inst) {
 		// Another instance's (a hashed long name can equal a crafted short one) or labelled by hand.
 		return namespaceNotOurs(s, ns.Name)
 	}
@@ -103,13 +103,17 @@ func (r *Reconciler) ensureQuota(ctx context.Context, s *scope, plan *saasv1alph
 	return nil
 }
 
-// ensureNetworkPolicies isolates the tenant from other tenants, and blocks all its ingress
-// while frozen (the allow policy is pruned; the deny policy stays).
-func (r *Reconciler) ensureNetworkPolicies(ctx context.Context, s *scope, _ *saasv1alpha1.MarketplacePlan) error {
+// ensureNetworkPolicies isolates the tenant from other tenants and the cluster, and blocks all
+// its ingress while frozen (the allow policy is pruned; the deny and egress policies stay).
+func (r *Reconciler) ensureNetworkPolicies(ctx context.Context, s *scope, plan *saasv1alpha1.MarketplacePlan) error {
 	ns := s.inst.Status.Namespace
 	gvk := networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy")
+	opts := render.NetworkOptions{Frozen: s.frozen, IngressNamespaces: r.Options.IngressNamespaces, EgressExcept: r.Options.EgressExcept}
+	if plan.Spec.Network != nil {
+		opts.Egress = plan.Spec.Network.Egress
+	}
 	want := map[string]bool{}
-	for _, np := range render.NetworkPolicies(s.inst, render.NetworkOptions{Frozen: s.frozen, IngressNamespaces: r.Options.IngressNamespaces}) {
+	for _, np := range render.NetworkPolicies(s.inst, opts) {
 		want[np.Name] = true
 		live, err := r.live(ctx, gvk, ns, np.Name)
 		if err != nil {
@@ -119,7 +123,7 @@ func (r *Reconciler) ensureNetworkPolicies(ctx context.Context, s *scope, _ *saa
 			return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
 		}
 	}
-	for _, name := range []string{render.DenyIngressPolicyName, render.AllowIngressPolicyName} {
+	for _, name := range []string{render.DenyIngressPolicyName, render.AllowIngressPolicyName, render.EgressPolicyName} {
 		if !want[name] {
 			if err := r.deleteIfOurs(ctx, s.inst, gvk, ns, name); err != nil {
 				return err
@@ -163,7 +167,7 @@ func (r *Reconciler) ensureCredentials(ctx context.Context, s *scope, plan *saas
 // deleteIfOurs deletes a child that should no longer exist; NotFound means done.
 func (r *Reconciler) deleteIfOurs(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, gvk schema.GroupVersionKind, ns, name string) error {
 	live, err := r.live(ctx, gvk, ns, name)
-	if err != nil || live == nil || !ownedBy(live, inst) {
+	if err != nil || live == nil || !render.OwnedBy(live, inst) {
 		return err
 	}
 	if err := r.Client.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {

@@ -69,7 +69,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 	// delete either way.
 	err := r.Client.Get(ctx, client.ObjectKey{Name: ns}, nsObj)
 	switch {
-	case apierrors.IsNotFound(err) || (err == nil && !ownedBy(nsObj, s.inst)):
+	case apierrors.IsNotFound(err) || (err == nil && !render.OwnedBy(nsObj, s.inst)):
 		s.set(saasv1alpha1.ConditionReleased, metav1.ConditionTrue, saasv1alpha1.ReasonDeleting, "the tenant is deleted")
 		return ctrl.Result{}, r.removeFinalizer(ctx, s.inst)
 	case err != nil:

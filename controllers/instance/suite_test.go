@@ -58,6 +58,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	k8s = env.Client
+	if err := env.InstallAccess(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 
 	koo = simulator.NewOpenAPIServer(testAK, testSK)
 	srv := httptest.NewServer(koo)
@@ -174,7 +178,7 @@ func controllerCounter(t *testing.T, name string) float64 {
 func startOperator(t *testing.T, opts instance.Options, wrap ...func(client.Client) client.Client) *operator {
 	t.Helper()
 	op := &operator{}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(env.ManagerConfig, ctrl.Options{
 		Scheme:     env.Scheme,
 		Cache:      instance.CacheOptions(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},

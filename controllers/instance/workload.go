@@ -20,7 +20,7 @@ import (
 // ensureWorkload applies the plan's rendered objects (adjusted for the freeze state) and prunes
 // the ones that left the plan. status.resources is the applied set.
 func (r *Reconciler) ensureWorkload(ctx context.Context, s *scope, plan *saasv1alpha1.MarketplacePlan) error {
-	objs, err := render.Workload(s.inst, plan)
+	objs, err := render.Workload(s.inst, plan, r.Options.Policy)
 	if err != nil {
 		s.set(saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonRenderFailed,
 			truncate(fmt.Sprintf("plan %s: %v", plan.Name, err), 1024))

@@ -19,10 +19,14 @@ import (
 // Reconciler validates MarketplacePlans.
 type Reconciler struct {
 	Client client.Client
+	// Policy is what the platform team allows plans beyond their own objects (the same the
+	// instance reconciler renders with), so a plan that breaks it is not Ready.
+	Policy render.Policy
 }
 
+// Plans are read to validate them and their status written with one merge patch per change.
 // +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceplans,verbs=get;list;watch
-// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceplans/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceplans/status,verbs=patch
 
 // Reconcile sets the plan's Ready condition from render.ValidatePlan, by one status patch
 // when it changed.
@@ -34,7 +38,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	orig := plan.DeepCopy()
 	ready := metav1.Condition{Type: saasv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
 		Reason: saasv1alpha1.ReasonTemplatesValid, Message: "every template parses and renders", ObservedGeneration: plan.Generation}
-	if err := render.ValidatePlan(plan); err != nil {
+	if err := render.ValidatePlan(plan, r.Policy); err != nil {
 		ready.Status, ready.Reason = metav1.ConditionFalse, saasv1alpha1.ReasonInvalidTemplate
 		ready.Message = truncate(err.Error(), 2048)
 	}

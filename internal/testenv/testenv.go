@@ -23,6 +23,9 @@ type Env struct {
 	Scheme      *k8sruntime.Scheme
 	// Client talks to the API server directly, without a cache, as cluster-admin.
 	Client client.Client
+	// ManagerConfig acts as the manager's ServiceAccount under the shipped RBAC and admission
+	// policies, once InstallAccess has run.
+	ManagerConfig *rest.Config
 }
 
 // RepoRoot is the repository root, found from this file's location so tests in any package
