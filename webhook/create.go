@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
@@ -22,7 +23,8 @@ const debugOrderTimeout = 3 * time.Second
 
 // newInstance creates the instance of an order line if it does not exist and answers from it at
 // once: 000000 when it is Ready, 000004 while it is provisioning (KooGallery then polls
-// queryInstance), 000100 when it cannot be served. The name is derived from the order line, so
+// queryInstance), 000100 when it cannot be served, 000005 while too many instances wait for
+// orders that do not resolve (refuseOverLimit). The name is derived from the order line, so
 // retries and concurrent duplicates meet at the API server: one create wins, the others get
 // AlreadyExists, read the winner and answer with its instance ID.
 func (s *Server) newInstance(ctx context.Context, c *call, req *koogallery.NewInstanceRequest) any {
@@ -50,6 +52,9 @@ func (s *Server) newInstance(ctx context.Context, c *call, req *koogallery.NewIn
 		},
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("marketplaceInstance", inst.Name)
+	if r, refused := s.refuseOverLimit(ctx, inst.Name, req); refused {
+		return r
+	}
 	err := s.client.Create(ctx, inst)
 	switch {
 	case err == nil:
@@ -64,6 +69,32 @@ func (s *Server) newInstance(ctx context.Context, c *call, req *koogallery.NewIn
 	}
 	log.Error(err, "creating marketplace instance")
 	return internalError()
+}
+
+// refuseOverLimit refuses to create one more instance while Options.MaxUnresolvedInstances wait
+// for orders Query Order does not resolve: anyone holding the basic key could otherwise grow etcd
+// without bound with orders that never resolve. The answer is 000005, which KooGallery retries
+// for hours: a real purchase goes through once the backlog is cleared. A retry for an instance
+// that exists already is answered from it. Everything is read from the cache, and the count stops
+// at the limit, so a refusal costs no API server round trip and a bounded amount of work.
+func (s *Server) refuseOverLimit(ctx context.Context, name string, req *koogallery.NewInstanceRequest) (any, bool) {
+	log := ctrl.LoggerFrom(ctx).WithValues("marketplaceInstance", name)
+	n, full, err := s.unresolvedLimitReached(ctx)
+	switch {
+	case err != nil:
+		log.Error(err, "counting instances with unresolved orders")
+		return internalError(), true
+	case !full:
+		return nil, false
+	}
+	existing := &saasv1alpha1.MarketplaceInstance{}
+	if err := s.client.Get(ctx, client.ObjectKey{Name: name}, existing); err == nil {
+		return s.existingInstance(ctx, name, req), true
+	}
+	unresolvedRefusals.Inc()
+	log.Info("refusing a new instance: too many instances wait for orders Query Order does not resolve",
+		"orderId", req.OrderID, "unresolved", n, "limit", s.opts.MaxUnresolvedInstances)
+	return reply(koogallery.ResultInternalError, "too many orders are waiting to be resolved; retry later"), true
 }
 
 func (s *Server) existingInstance(ctx context.Context, name string, req *koogallery.NewInstanceRequest) any {

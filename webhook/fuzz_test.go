@@ -179,6 +179,7 @@ func newFuzzHarness(t *testing.T, opts Options) *fuzzHarness {
 		WithStatusSubresource(&saasv1alpha1.MarketplaceInstance{}).
 		WithIndex(&saasv1alpha1.MarketplaceInstance{}, InstanceIDIndex, indexInstanceID).
 		WithIndex(&saasv1alpha1.MarketplaceInstance{}, OrderIDIndex, indexOrderIDs).
+		WithIndex(&saasv1alpha1.MarketplaceInstance{}, UnresolvedIndex, indexUnresolved).
 		Build()
 	log := funcr.New(func(prefix, args string) {
 		h.mu.Lock()

@@ -50,6 +50,7 @@ func newFakeServerWith(tb testing.TB, opts Options, funcs interceptor.Funcs, obj
 		WithStatusSubresource(&saasv1alpha1.MarketplaceInstance{}).
 		WithIndex(&saasv1alpha1.MarketplaceInstance{}, InstanceIDIndex, indexInstanceID).
 		WithIndex(&saasv1alpha1.MarketplaceInstance{}, OrderIDIndex, indexOrderIDs).
+		WithIndex(&saasv1alpha1.MarketplaceInstance{}, UnresolvedIndex, indexUnresolved).
 		Build()
 	if opts.Clock == nil {
 		opts.Clock = func() time.Time { return testNow }

@@ -22,14 +22,22 @@ const (
 	OrderIDIndex = "spec.orderIds"
 )
 
-// RegisterIndexes registers the webhook's field indexes; NewServer calls it. Its names differ
-// from the reconciler's, so both can register on one manager.
+// RegisterIndexes registers the webhook's field indexes; NewServer calls it with the manager's
+// field indexer, which is the manager's cache. Its names differ from the reconciler's, so both can
+// register on one manager. When idx can also be read (the manager's cache can), the
+// marketplace_unresolved_instances gauge reads it at scrape time (see unresolvedCollector).
 func RegisterIndexes(ctx context.Context, idx client.FieldIndexer) error {
 	if err := idx.IndexField(ctx, &saasv1alpha1.MarketplaceInstance{}, InstanceIDIndex, indexInstanceID); err != nil {
 		return fmt.Errorf("indexing instances by instanceId: %w", err)
 	}
 	if err := idx.IndexField(ctx, &saasv1alpha1.MarketplaceInstance{}, OrderIDIndex, indexOrderIDs); err != nil {
 		return fmt.Errorf("indexing instances by order: %w", err)
+	}
+	if err := idx.IndexField(ctx, &saasv1alpha1.MarketplaceInstance{}, UnresolvedIndex, indexUnresolved); err != nil {
+		return fmt.Errorf("indexing instances by unresolved order: %w", err)
+	}
+	if r, ok := idx.(client.Reader); ok {
+		unresolved.readFrom(r)
 	}
 	return nil
 }

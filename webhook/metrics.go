@@ -9,7 +9,8 @@ import (
 
 // Metrics of the marketplace endpoint. Labels are bounded: activities and kit syncs are fixed
 // sets ("unknown" when unreadable), result codes are the ones this package answers, and reasons
-// are koogallery.Kind values. Never an instance or order ID.
+// are koogallery.Kind values or, for unresolved orders, a fixed list of OrderResolved reasons.
+// Never an instance or order ID.
 var (
 	callbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "marketplace_callbacks_total",
@@ -26,10 +27,18 @@ var (
 		Name: "marketplace_signature_rejections_total",
 		Help: "KooGallery calls refused by verification, by interface (basic, kit) and reason.",
 	}, []string{"interface", "reason"})
+
+	unresolvedRefusals = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "marketplace_unresolved_limit_refusals_total",
+		Help: "newInstance calls refused with 000005 because --marketplace-max-unresolved-instances instances already wait for an order Query Order does not resolve.",
+	})
+
+	// unresolved reports the instances whose order is not resolved, by reason (unresolved.go).
+	unresolved = newUnresolvedCollector()
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacks, callbackLatency, signatureRejections)
+	metrics.Registry.MustRegister(callbacks, callbackLatency, signatureRejections, unresolvedRefusals, unresolved)
 }
 
 // rejectionReason bounds the reason label even if the library grows a kind this package has

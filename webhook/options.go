@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,12 @@ const (
 	// marketplace's peak rates without throttling.
 	DefaultKubeAPIQPS   = 200
 	DefaultKubeAPIBurst = 400
+	// DefaultMaxUnresolvedInstances is how many instances may wait for an order Query Order does
+	// not resolve before newInstance refuses new ones: far more than a burst of real purchases
+	// during a Query Order outage, far less than what would strain etcd.
+	DefaultMaxUnresolvedInstances = 500
+	// NoUnresolvedLimit (any negative value) turns the limit off.
+	NoUnresolvedLimit = -1
 	// DefaultDebugFrontEndURL is the frontEndUrl answered for debug instances: the reserved
 	// .invalid domain says plainly that nothing was provisioned behind it.
 	DefaultDebugFrontEndURL = "https://debug-instance.invalid/"
@@ -70,6 +77,12 @@ type Options struct {
 	// never queues a callback behind it (--marketplace-kube-api-qps, --marketplace-kube-api-burst).
 	KubeAPIQPS   float64
 	KubeAPIBurst int
+	// MaxUnresolvedInstances caps the instances whose order Query Order does not resolve
+	// (OrderResolved False, reason OrderNotFound or OrderQueryFailed): at the cap, newInstance
+	// answers 000005 instead of creating another one, and KooGallery retries. Counted in the
+	// cache; a negative value (NoUnresolvedLimit) turns the cap off
+	// (--marketplace-max-unresolved-instances, where 0 turns it off).
+	MaxUnresolvedInstances int
 	// DebugFrontEndURL is the frontEndUrl of debug instances in queryInstance replies.
 	DebugFrontEndURL string
 	// Clock returns now; time.Now when nil. Tests move it.
@@ -97,6 +110,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.TimestampWindow, "marketplace-timestamp-window", koogallery.DefaultWindow, "How far a request's signed timestamp may be from now.")
 	fs.Float64Var(&o.KubeAPIQPS, "marketplace-kube-api-qps", DefaultKubeAPIQPS, "Client-side rate limit of the marketplace endpoint's Kubernetes API requests per second (apart from the reconcilers').")
 	fs.IntVar(&o.KubeAPIBurst, "marketplace-kube-api-burst", DefaultKubeAPIBurst, "Client-side burst of the marketplace endpoint's Kubernetes API requests.")
+	o.MaxUnresolvedInstances = DefaultMaxUnresolvedInstances
+	fs.Var((*unresolvedLimit)(&o.MaxUnresolvedInstances), "marketplace-max-unresolved-instances",
+		"How many instances may wait for an order Query Order does not resolve before newInstance answers 000005 (retry later) instead of creating another; 0 for no limit.")
 }
 
 func (o *Options) setDefaults() {
@@ -112,6 +128,7 @@ func (o *Options) setDefaults() {
 	setDefault(&o.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&o.KubeAPIQPS, DefaultKubeAPIQPS)
 	setDefault(&o.KubeAPIBurst, DefaultKubeAPIBurst)
+	setDefault(&o.MaxUnresolvedInstances, DefaultMaxUnresolvedInstances)
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
@@ -134,5 +151,28 @@ func (o *Options) validate() error {
 	if _, err := koogallery.CredentialKey("", o.AppInfoEncryptType); err != nil {
 		return fmt.Errorf("appInfo encrypt type: %w", err)
 	}
+	return nil
+}
+
+// unresolvedLimit is the flag of Options.MaxUnresolvedInstances: 0 on the command line turns the
+// limit off, which Options spells NoUnresolvedLimit (its zero value takes the default).
+type unresolvedLimit int
+
+func (l *unresolvedLimit) String() string {
+	if l == nil || *l < 0 {
+		return "0"
+	}
+	return strconv.Itoa(int(*l))
+}
+
+func (l *unresolvedLimit) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return errors.New("must be a whole number, 0 for no limit")
+	}
+	if n == 0 {
+		n = NoUnresolvedLimit
+	}
+	*l = unresolvedLimit(n)
 	return nil
 }
