@@ -435,6 +435,8 @@ func TestHelmMonitoring(t *testing.T) {
 		"MarketplaceCallbacksFailing":           `marketplace_callbacks_total{code!~"000000|000001|000004"}`,
 		"MarketplaceInstancesNotReady":          `controller_runtime_reconcile_errors_total{controller="marketplaceinstance"}`,
 		"MarketplaceSignatureRejectionsSpiking": "marketplace_signature_rejections_total",
+		"MarketplaceOrdersUnresolved":           "marketplace_unresolved_instance_oldest_seconds",
+		"MarketplaceUnresolvedLimitReached":     "marketplace_unresolved_limit_refusals_total",
 	} {
 		if !strings.Contains(exprs[alert], metric) {
 			t.Errorf("alert %s: expr %q does not use %s", alert, exprs[alert], metric)

@@ -442,7 +442,8 @@ func expectMonitoring(t *testing.T, objs objects, monitor, metricsService, rule 
 		alerts = append(alerts, r.(map[string]any)["alert"].(string))
 	}
 	sort.Strings(alerts)
-	for _, a := range []string{"MarketplaceCallbacksFailing", "MarketplaceInstancesNotReady", "MarketplaceSignatureRejectionsSpiking"} {
+	for _, a := range []string{"MarketplaceCallbacksFailing", "MarketplaceInstancesNotReady", "MarketplaceSignatureRejectionsSpiking",
+		"MarketplaceOrdersUnresolved", "MarketplaceUnresolvedLimitReached"} {
 		if i := sort.SearchStrings(alerts, a); i == len(alerts) || alerts[i] != a {
 			t.Errorf("alert %s missing from config/prometheus/rules.yaml: %v", a, alerts)
 		}
