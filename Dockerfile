@@ -1,6 +1,21 @@
 # The manager image: a static binary on distroless, non-root, without a shell.
 # Build with `make docker-build IMG=REGISTRY/marketplace-operator:TAG` (needs a Docker engine).
-FROM golang:1.26 AS build
+#
+# Base images. The builder's tag is the Go toolchain go.mod names (the image runs with
+# GOTOOLCHAIN=local, so a plain `golang:1.26` could build with an older 1.26.x than the one
+# govulncheck checked). Tags can be moved by their publishers: for a release, pin both by digest,
+# resolved where a registry is reachable and recorded with the release:
+#   docker buildx imagetools inspect IMAGE          # "Digest:" is the multi-platform index's
+#   docker build --build-arg BUILDER_IMAGE=IMAGE@sha256:DIGEST \
+#                --build-arg BASE_IMAGE=IMAGE@sha256:DIGEST -t IMG .
+# (IMAGE being each default below). Use the index digest, not one platform's manifest, so that
+# TARGETARCH builds still resolve. The defaults stay tags: this repository's build machines reach
+# no image registry to resolve or verify a digest, and a digest copied from elsewhere would pin
+# an image of unknown age.
+ARG BUILDER_IMAGE=golang:1.26.10
+ARG BASE_IMAGE=gcr.io/distroless/static:nonroot
+
+FROM ${BUILDER_IMAGE} AS build
 # Set by BuildKit (docker buildx --platform); plain builds target linux on the builder's arch.
 ARG TARGETOS
 ARG TARGETARCH
@@ -18,7 +33,7 @@ COPY webhook/ webhook/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
     go build -trimpath -ldflags "-s -w" -o /out/manager ./cmd/manager
 
-FROM gcr.io/distroless/static:nonroot
+FROM ${BASE_IMAGE}
 COPY --from=build /out/manager /manager
 USER 65532:65532
 ENTRYPOINT ["/manager"]

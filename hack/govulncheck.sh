@@ -12,7 +12,10 @@
 #      `govulncheck -db file:///…` reads (index/db.json, index/modules.json, index/vulns.json,
 #      ID/<GO-ID>.json) by vulndb's own cmd/indexdb, built at the pinned INDEXDB_VERSION;
 #   3. the OSV files carry no modified dates (upstream adds them when it publishes), so
-#      index/db.json gets the vulndb commit time: that is the age of the data, printed below;
+#      index/db.json gets the vulndb commit time: that is the age of the data, printed below. A
+#      database older than MPO_VULNDB_MAX_AGE_DAYS (30) fails the run (exit 4) before anything is
+#      scanned, as does one whose age cannot be read: "no vulnerabilities found" in a database
+#      nobody has updated for months would be a false all-clear;
 #   4. govulncheck runs in its default (symbol) mode on the repository root and exits non-zero
 #      (3) when our code reaches a vulnerable symbol; exit 0 means nothing reachable was found.
 # All of it is cached under
@@ -22,7 +25,8 @@
 # run builds indexdb, whose module pulls in ~100 cloud dependencies (~1-2 min of CPU); after that a
 # run is the scan itself (~1-1.5 min of CPU on 2 cores for this repository).
 #
-# If the proxy cannot be asked for @latest, the cached database is used, with a warning.
+# If the proxy cannot be asked for @latest, the cached database is used, with a warning, as long as
+# it is not older than MPO_VULNDB_MAX_AGE_DAYS.
 #
 # hack/k8s is not scanned: it is only a wrapper module pinning the Kubernetes/etcd sources that
 # hack/control-plane.sh builds for local and test clusters; none of it ships in the operator.
@@ -33,16 +37,23 @@
 # usage: hack/govulncheck.sh [govulncheck args]   (default args: ./...; e.g. -show verbose ./...)
 #        With -format json/sarif/openvex, govulncheck exits 0 whatever it finds.
 # env:   MPO_VULNDB_VERSION=<version>   use that golang.org/x/vulndb version instead of @latest
+#        MPO_VULNDB_MAX_AGE_DAYS=<days>  the oldest database accepted, in days (default 30)
+# exit:  0 nothing reachable found; 3 vulnerabilities reachable; 4 database too old (or its age
+#        unknown); 2 no database or bad usage; anything else: govulncheck or a build failed
 set -euo pipefail
 
 GOVULNCHECK_VERSION=v1.9.0                             # golang.org/x/vuln/cmd/govulncheck
 INDEXDB_VERSION=v0.0.0-20261105234957-e22db6528018     # golang.org/x/vulndb/cmd/indexdb
 VULNDB_QUERY=${MPO_VULNDB_VERSION:-latest}             # the data: newest the proxy serves
+MAX_AGE_DAYS=${MPO_VULNDB_MAX_AGE_DAYS:-30}            # the oldest data accepted
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 CACHE=${MPO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/marketplace-operator}/govulncheck
 say() { echo "govulncheck.sh: $*" >&2; }
+case $MAX_AGE_DAYS in
+  '' | *[!0-9]* | 0) say "MPO_VULNDB_MAX_AGE_DAYS must be a whole number of days, at least 1 (got '$MAX_AGE_DAYS')"; exit 2 ;;
+esac
 
 mkdir -p "$CACHE"
 SCRATCH=$(mktemp -d "$CACHE/tmp.XXXXXX")
@@ -51,6 +62,7 @@ trap 'rm -rf "$SCRATCH"' EXIT
 outside() { (cd "$SCRATCH" && GOWORK=off GOFLAGS=-buildvcs=false "$@"); }
 
 # --- 1. tools, keyed by Go version so that a Go upgrade rebuilds them ------------------------------
+# govulncheck itself is installed after the database's age is checked (step 3).
 GOVERSION=$(go env GOVERSION)
 BIN=$CACHE/bin/$GOVERSION
 GOVULNCHECK=$BIN/govulncheck-$GOVULNCHECK_VERSION
@@ -62,7 +74,6 @@ install_tool() { # <pkg@version> <name> <dest>
   outside env GOBIN="$SCRATCH/bin" go install "$1"
   mv "$SCRATCH/bin/$2" "$3"
 }
-install_tool "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION" govulncheck "$GOVULNCHECK"
 
 # --- 2. database from the newest golang.org/x/vulndb served by the module proxy --------------------
 DB=$CACHE/db
@@ -92,15 +103,31 @@ else
   exit 2
 fi
 
-MODIFIED=$(sed -n 's/.*"modified":"\([^"]*\)".*/\1/p' "$DB/index/db.json")
-AGE=""
-if NOW=$(date -u +%s) && THEN=$(date -u -d "$MODIFIED" +%s 2>/dev/null); then
-  AGE=" ($(( (NOW - THEN) / 86400 )) days old)"
+MODIFIED=$(sed -n 's/.*"modified":"\([^"]*\)".*/\1/p' "$DB/index/db.json" 2>/dev/null || true)
+# The proxy's times are RFC 3339 in UTC (2026-11-05T23:49:57Z); parsed by GNU date, else BSD date.
+THEN=
+if [[ $MODIFIED =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$ ]]; then
+  THEN=$(date -u -d "$MODIFIED" +%s 2>/dev/null || date -u -j -f '%Y-%m-%dT%H:%M:%SZ' "$MODIFIED" +%s 2>/dev/null || true)
 fi
+if [ -z "$THEN" ]; then
+  say "cannot tell when the vulnerability database was last modified (index/db.json: '$MODIFIED');"
+  say "refusing to scan with data of unknown age. Remove $DB to rebuild it."
+  exit 4
+fi
+AGE_DAYS=$(( ($(date -u +%s) - THEN) / 86400 ))
+AGE=" ($AGE_DAYS days old)"
 say "govulncheck $GOVULNCHECK_VERSION, $GOVERSION, database golang.org/x/vulndb@$VULNDB_VERSION"
 say "database last modified $MODIFIED$AGE"
+if [ "$AGE_DAYS" -gt "$MAX_AGE_DAYS" ]; then
+  say "the vulnerability database is $AGE_DAYS days old, older than $MAX_AGE_DAYS days (MPO_VULNDB_MAX_AGE_DAYS):"
+  say "a scan against it would miss what has been published since. Check that the module proxy is"
+  say "reachable (a cached database is used when it is not) and MPO_VULNDB_VERSION unset; raise"
+  say "MPO_VULNDB_MAX_AGE_DAYS only knowingly."
+  exit 4
+fi
 
 # --- 3. scan ---------------------------------------------------------------------------------------
+install_tool "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION" govulncheck "$GOVULNCHECK"
 [ $# -gt 0 ] || set -- ./...
 cd "$ROOT"
 rc=0
