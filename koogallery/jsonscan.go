@@ -144,24 +144,26 @@ func skipNumber(b []byte, i int) (int, error) {
 		return 0, errSyntax
 	}
 	if i < len(b) && b[i] == '.' {
-		j := skipDigits(b, i+1)
-		if j == i+1 {
+		if i = skipDigits(b, i+1); b[i-1] == '.' {
 			return 0, errSyntax
 		}
-		i = j
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		j := skipDigits(b, i)
-		if j == i {
-			return 0, errSyntax
-		}
-		i = j
+		return skipExponent(b, i+1)
 	}
 	return i, nil
+}
+
+// skipExponent skips the sign and digits after an e or E at b[i-1].
+func skipExponent(b []byte, i int) (int, error) {
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		i++
+	}
+	j := skipDigits(b, i)
+	if j == i {
+		return 0, errSyntax
+	}
+	return j, nil
 }
 
 func skipDigits(b []byte, i int) int {

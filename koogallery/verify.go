@@ -256,7 +256,7 @@ func matchAny(keys [][]byte, s scheme, body []byte, nonce, ts string, want []byt
 	hs := make([]hash.Hash, len(keys))
 	for i, k := range keys {
 		hs[i] = s.start(k, nonce, ts)
-		hs[i].Write(body)
+		_, _ = hs[i].Write(body)
 		if hmac.Equal(s.finish(k, hs[i], nonce, ts), want) {
 			return true
 		}
