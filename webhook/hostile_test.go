@@ -127,6 +127,19 @@ func TestHostileInputs(t *testing.T) {
 		{"obs-fold in the first header line", func() string {
 			return "POST " + signedTarget(query, "") + " HTTP/1.1\r\n Host: x\r\nConnection: close\r\n\r\n"
 		}, []string{"400", closed}},
+		{"the nonce twice in the query, the first one signed", func() string {
+			return rawPOST(signedTarget(query, "")+"&nonce="+simulator.RandomNonce(), []string{"Connection: close"}, string(query))
+		}, []string{signedReply(koogallery.ResultAuthFailed), closed}},
+		{"the kit x-nonce header twice, the first one signed", func() string {
+			body := tenant("1")
+			h := http.Header{}
+			koogallery.SetKitHeaders(h, kitKey, body, simulator.RandomNonce(), koogallery.Timestamp(time.Now()))
+			return rawPOST(koogallery.KitPathTenantSync, []string{"X-Sign: " + h.Get(koogallery.HeaderSign), "X-Timestamp: " + h.Get(koogallery.HeaderTimestamp),
+				"X-Nonce: " + h.Get(koogallery.HeaderNonce), "X-Nonce: " + simulator.RandomNonce(), "Connection: close"}, string(body))
+		}, []string{signedReply(koogallery.ResultAuthFailed), closed}},
+		{"keys that differ only in case (instanceId, INSTANCEID), signed", func() string {
+			return signedPOST([]byte(`{"activity":"queryInstance","instanceId":"nope","INSTANCEID":"other"}`), "", "Connection: close")
+		}, []string{signedReply(koogallery.ResultInvalidParam), closed}},
 		{"headers over 64 KiB", func() string {
 			return rawPOST(signedTarget(query, ""), []string{"X-Pad: " + strings.Repeat("a", 70<<10), "Connection: close"}, string(query))
 		}, []string{"431", closed}},
@@ -238,10 +251,10 @@ func exchange(t *testing.T, addr, raw string) []string {
 	return readAnswers(t, conn)
 }
 
-func readAnswers(t *testing.T, conn net.Conn) []string {
+func readAnswers(t *testing.T, conn io.Reader) []string {
 	t.Helper()
 	var out []string
-	br := bufio.NewReader(conn)
+	br := bufio.NewReader(conn) // conn itself when it is a bufio.Reader already
 	for {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {

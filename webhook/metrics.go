@@ -25,7 +25,7 @@ var (
 
 	signatureRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "marketplace_signature_rejections_total",
-		Help: "KooGallery calls refused by verification, by interface (basic, kit) and reason.",
+		Help: "KooGallery calls refused by verification, or unverified because the endpoint was busy, by interface (basic, kit) and reason.",
 	}, []string{"interface", "reason"})
 
 	unresolvedRefusals = prometheus.NewCounter(prometheus.CounterOpts{
@@ -48,7 +48,8 @@ func rejectionReason(k koogallery.Kind) string {
 	case koogallery.KindMissingSignature, koogallery.KindMalformedSign, koogallery.KindSignatureMismatch,
 		koogallery.KindMissingTimestamp, koogallery.KindBadTimestamp, koogallery.KindStaleTimestamp,
 		koogallery.KindFutureTimestamp, koogallery.KindMissingNonce, koogallery.KindBadNonce,
-		koogallery.KindReplayedNonce, koogallery.KindReplayCacheFull, koogallery.KindNoKey:
+		koogallery.KindReplayedNonce, koogallery.KindReplayCacheFull, koogallery.KindNoKey,
+		koogallery.KindRepeatedParam, koogallery.KindBusy:
 		return string(k)
 	}
 	return "other"

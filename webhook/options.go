@@ -22,10 +22,22 @@ const (
 	DefaultMaxKitBodyBytes = 4 << 20
 	// DefaultCallTimeout leaves a margin under KooGallery's 5 s client timeout, so a slow API
 	// server yields a 000005 KooGallery retries rather than a timeout it counts as a failure.
-	DefaultCallTimeout     = 4 * time.Second
-	DefaultReadTimeout     = 10 * time.Second
-	DefaultWriteTimeout    = 10 * time.Second
+	DefaultCallTimeout = 4 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, headers and body, and
+	// DefaultReadHeaderTimeout its headers (or the wait for the first request of a connection):
+	// KooGallery gives up after 5 s, so a request still arriving then is answered to no one.
+	DefaultReadTimeout       = 5 * time.Second
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
+	// DefaultIdleTimeout closes a keep-alive connection idle this long.
+	DefaultIdleTimeout     = 30 * time.Second
 	DefaultShutdownTimeout = 20 * time.Second
+	// DefaultMaxConnections bounds the connections served at once; more wait to be accepted.
+	// KooGallery makes a few calls a second.
+	DefaultMaxConnections = 64
+	// DefaultMaxBufferedBodyBytes bounds the request bodies over 64 KiB held in memory at once,
+	// all calls together: four of the largest kit bodies.
+	DefaultMaxBufferedBodyBytes = 4 * DefaultMaxKitBodyBytes
 	// DefaultKubeAPIQPS and DefaultKubeAPIBurst allow a few writes per callback at the
 	// marketplace's peak rates without throttling.
 	DefaultKubeAPIQPS   = 200
@@ -64,12 +76,28 @@ type Options struct {
 	AppInfoEncryptType koogallery.EncryptType
 	// MaxBodyBytes and MaxKitBodyBytes bound request bodies; larger ones are answered 000002.
 	MaxBodyBytes, MaxKitBodyBytes int64
+	// MaxBufferedBodyBytes bounds the bodies over 64 KiB held in memory at once, all calls
+	// together (--marketplace-max-buffered-body-bytes). A call whose body would exceed it is
+	// answered 000005 without reading the body; smaller bodies are bounded by MaxConnections.
+	MaxBufferedBodyBytes int64
+	// MaxConnections bounds the connections served at once (--marketplace-max-connections);
+	// further ones wait in the listen backlog until one closes.
+	MaxConnections int
+	// MaxConcurrentVerifications bounds the signature checks running at once
+	// (--marketplace-max-concurrent-verifications); one that waits for a slot more than a second
+	// is answered 000005.
+	MaxConcurrentVerifications int
 	// TimestampWindow is how far a signed timestamp may be from now (default 60 s).
 	TimestampWindow time.Duration
 	// CallTimeout bounds the work of one call (API server round trips, Query Order).
 	CallTimeout time.Duration
-	// ReadTimeout and WriteTimeout bound one HTTP exchange.
-	ReadTimeout, WriteTimeout time.Duration
+	// ReadTimeout bounds reading a request, headers and body (--marketplace-read-timeout): a slow
+	// body is cut and answered 000002. ReadHeaderTimeout bounds the headers and the wait for a
+	// connection's first request (--marketplace-read-header-timeout; at most ReadTimeout when
+	// unset). WriteTimeout bounds writing the reply.
+	ReadTimeout, ReadHeaderTimeout, WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long (--marketplace-idle-timeout).
+	IdleTimeout time.Duration
 	// ShutdownTimeout bounds how long in-flight calls may finish once the manager stops.
 	ShutdownTimeout time.Duration
 	// KubeAPIQPS and KubeAPIBurst are the client-side rate limit of the endpoint's own
@@ -107,6 +135,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	})
 	fs.Int64Var(&o.MaxBodyBytes, "marketplace-max-body-bytes", DefaultMaxBodyBytes, "Largest basic request body accepted.")
 	fs.Int64Var(&o.MaxKitBodyBytes, "marketplace-max-kit-body-bytes", DefaultMaxKitBodyBytes, "Largest kit sync request body accepted.")
+	fs.Int64Var(&o.MaxBufferedBodyBytes, "marketplace-max-buffered-body-bytes", DefaultMaxBufferedBodyBytes, "Request bodies over 64 KiB held in memory at once, all calls together; a call that would exceed it is answered 000005 unread.")
+	fs.IntVar(&o.MaxConnections, "marketplace-max-connections", DefaultMaxConnections, "Connections to the marketplace endpoint served at once; further ones wait to be accepted.")
+	fs.IntVar(&o.MaxConcurrentVerifications, "marketplace-max-concurrent-verifications", koogallery.DefaultMaxConcurrent, "Request signatures checked at once; a request that waits more than a second for its turn is answered 000005.")
+	fs.DurationVar(&o.ReadTimeout, "marketplace-read-timeout", DefaultReadTimeout, "Time to read a whole request, headers and body; a slower one is cut.")
+	fs.DurationVar(&o.ReadHeaderTimeout, "marketplace-read-header-timeout", DefaultReadHeaderTimeout, "Time to read a request's headers, and for a new connection to send its first request.")
+	fs.DurationVar(&o.IdleTimeout, "marketplace-idle-timeout", DefaultIdleTimeout, "Keep-alive connections idle this long are closed.")
 	fs.DurationVar(&o.TimestampWindow, "marketplace-timestamp-window", koogallery.DefaultWindow, "How far a request's signed timestamp may be from now.")
 	fs.Float64Var(&o.KubeAPIQPS, "marketplace-kube-api-qps", DefaultKubeAPIQPS, "Client-side rate limit of the marketplace endpoint's Kubernetes API requests per second (apart from the reconcilers').")
 	fs.IntVar(&o.KubeAPIBurst, "marketplace-kube-api-burst", DefaultKubeAPIBurst, "Client-side burst of the marketplace endpoint's Kubernetes API requests.")
@@ -123,8 +157,13 @@ func (o *Options) setDefaults() {
 	setDefault(&o.MaxKitBodyBytes, DefaultMaxKitBodyBytes)
 	setDefault(&o.TimestampWindow, koogallery.DefaultWindow)
 	setDefault(&o.CallTimeout, DefaultCallTimeout)
+	setDefault(&o.MaxBufferedBodyBytes, DefaultMaxBufferedBodyBytes)
+	setDefault(&o.MaxConnections, DefaultMaxConnections)
+	setDefault(&o.MaxConcurrentVerifications, koogallery.DefaultMaxConcurrent)
 	setDefault(&o.ReadTimeout, DefaultReadTimeout)
+	setDefault(&o.ReadHeaderTimeout, min(DefaultReadHeaderTimeout, o.ReadTimeout))
 	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&o.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&o.KubeAPIQPS, DefaultKubeAPIQPS)
 	setDefault(&o.KubeAPIBurst, DefaultKubeAPIBurst)
@@ -150,6 +189,15 @@ func (o *Options) validate() error {
 	}
 	if _, err := koogallery.CredentialKey("", o.AppInfoEncryptType); err != nil {
 		return fmt.Errorf("appInfo encrypt type: %w", err)
+	}
+	if o.MaxConnections < 1 || o.MaxConcurrentVerifications < 1 || o.MaxBodyBytes < 1 || o.MaxKitBodyBytes < 1 {
+		return errors.New("the marketplace connection, verification and body limits must be positive")
+	}
+	if o.MaxBufferedBodyBytes < max(o.MaxBodyBytes, o.MaxKitBodyBytes) {
+		return errors.New("the marketplace buffered-body limit must hold at least one body of the largest size accepted")
+	}
+	if o.ReadTimeout < 0 || o.ReadHeaderTimeout < 0 || o.IdleTimeout < 0 {
+		return errors.New("the marketplace timeouts must not be negative")
 	}
 	return nil
 }

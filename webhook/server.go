@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -53,6 +52,8 @@ type Server struct {
 	verifier *koogallery.Verifier
 	log      logr.Logger
 	kit      *kitStore
+	// bodies bounds the memory of large request bodies (readBody).
+	bodies *bodyBudget
 	// listening is set while the endpoint accepts connections (ReadyCheck).
 	listening atomic.Bool
 }
@@ -111,7 +112,10 @@ func newServer(c client.Client, reader client.Reader, ks KeySet, orders openapi.
 		KitKeys:   koogallery.KeyFunc(ks.Kit),
 		Clock:     opts.Clock,
 		Window:    opts.TimestampWindow,
+		// At most this many signature checks run at once; the others wait up to a second.
+		MaxConcurrent: opts.MaxConcurrentVerifications,
 	})
+	s.bodies = &bodyBudget{max: opts.MaxBufferedBodyBytes}
 	s.kit = &kitStore{client: c, reader: reader}
 	return s, nil
 }
@@ -146,13 +150,19 @@ func (s *Server) ReadyCheck(_ *http.Request) error {
 
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	baseCtx := ctrl.LoggerInto(context.Background(), s.log)
+	// HTTP/1.1 only: KooGallery needs nothing else, and HTTP/2 would multiplex many requests,
+	// each with its own body, over one connection the listener counts once.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	ln = newLimitListener(ln, s.opts.MaxConnections)
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: s.opts.ReadTimeout,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		ReadTimeout:       s.opts.ReadTimeout,
 		WriteTimeout:      s.opts.WriteTimeout,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		Protocols:         &protocols,
 		// In-flight calls must not be cancelled with the manager's context: Shutdown waits for them.
 		BaseContext: func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:    nil,
@@ -234,8 +244,14 @@ func (s *Server) serve1(w http.ResponseWriter, r *http.Request, kind exchangeKin
 	if kind.kit {
 		limit = s.opts.MaxKitBodyBytes
 	}
-	body, err := readBody(w, r, limit)
-	if err != nil {
+	body, release, err := s.readBody(w, r, limit)
+	defer release()
+	switch {
+	case errors.Is(err, errBodyBusy):
+		signatureRejections.WithLabelValues(interfaceOf(kind), string(koogallery.KindBusy)).Inc()
+		ex.send(reply(koogallery.ResultInternalError, err.Error()))
+		return
+	case err != nil:
 		ex.send(reply(koogallery.ResultInvalidParam, err.Error()))
 		return
 	}
@@ -246,24 +262,6 @@ func (s *Server) serve1(w http.ResponseWriter, r *http.Request, kind exchangeKin
 		return
 	}
 	ex.send(s.handleBasic(ctx, ex, r, body))
-}
-
-var errBodyTooLarge = errors.New("request body is larger than the accepted limit")
-
-// readBody reads at most limit bytes; a longer body is refused without reading the rest.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, errBodyTooLarge
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, errBodyTooLarge
-	case err != nil:
-		return nil, errors.New("request body could not be read")
-	}
-	return body, nil
 }
 
 func (s *Server) basicKey() []byte { return first(s.keys.Basic()) }
