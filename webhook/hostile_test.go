@@ -48,7 +48,7 @@ type hostileRow struct {
 // TestHostileInputs sends each hostile input over a raw connection to a real listener of a
 // replica running against the API server, and checks the answer row by row.
 func TestHostileInputs(t *testing.T) {
-	addr := startReplica(t, replicaConfig{Config: env.Config, KeysDir: suiteKeyDir(t),
+	addr := startReplica(t, replicaConfig{Config: env.ManagerConfig, KeysDir: suiteKeyDir(t),
 		Options: webhook.Options{ReadTimeout: hostileReadTimeout}})
 	kitTS := func() string { return koogallery.FormatKitTime(time.Now()) }
 	tenant := func(flag string) []byte {
@@ -368,8 +368,8 @@ func instanceState(g Gomega, name string) string {
 func TestReplayedNonceAcrossReplicas(t *testing.T) {
 	g := NewWithT(t)
 	dir := suiteKeyDir(t)
-	a := startReplica(t, replicaConfig{Config: env.Config, KeysDir: dir})
-	b := startReplica(t, replicaConfig{Config: env.Config, KeysDir: dir})
+	a := startReplica(t, replicaConfig{Config: env.ManagerConfig, KeysDir: dir})
+	b := startReplica(t, replicaConfig{Config: env.ManagerConfig, KeysDir: dir})
 	orderID, lineID := newOrder(basicProduct, basicSKU)
 	name := webhook.InstanceName(lineID)
 	t.Cleanup(func() { release(name) })

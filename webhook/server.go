@@ -26,12 +26,22 @@ import (
 )
 
 // The webhook's own needs; the reconciler's markers cover the tenant objects it creates.
+// Instances: created by newInstance, patched by the state-changing calls, deleted by
+// releaseInstance, read (cached) by queryInstance.
 // +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances,verbs=get;list;watch;create;patch;delete
+// Instance status: the history entry of each applied call.
 // +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances/status,verbs=get;patch
+// Plans: changeInstanceCheck and upgrades check the target plan.
 // +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceplans,verbs=get;list;watch
+// Secrets: the tenant's credentials (queryInstance) and the kit syncs' client secrets, in tenant
+// namespaces only (the admission policy in config/admission confines the writes).
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
+// ConfigMaps: kit data and the kit replay record, in tenant namespaces only.
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;patch;update
+// ResourceQuotas: a downgrade check compares usage with the target plan's quota.
 // +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=get;list;watch
+// Namespaces: a kit sync checks that the tenant namespace is the instance's before writing.
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // KeySet is what the webhook needs of the keys: *keys.Store in production.
 type KeySet interface {

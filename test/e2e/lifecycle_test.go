@@ -95,6 +95,7 @@ func operate(t *testing.T, koo *simulator.OpenAPIServer, op *rig.Operator) {
 	g.Expect(kubectl(t, "get", "mpi")).To(And(ContainSubstring(name), ContainSubstring("Ready")))
 	g.Expect(kubectl(t, "get", "mpi", "-o", "wide")).To(ContainSubstring(ns))
 	g.Expect(kubectl(t, "describe", "mpi", name)).To(ContainSubstring("Conditions"))
+	expectTenantLabelsGuarded(t, ns)
 
 	kubectl(t, "patch", "mpi", name, "--type", "merge", "-p", `{"spec":{"state":"Frozen"}}`)
 	expectReadyPods(t, ns, 0)
@@ -162,6 +163,25 @@ func expectLeastPrivilege(t *testing.T, sa string) {
 		if strings.TrimSpace(string(out)) != "no" {
 			t.Errorf("%s can %v: %s", sa, denied, out)
 		}
+	}
+}
+
+// expectTenantLabelsGuarded checks the shipped admission policies on the full cluster: nobody but
+// the operator relabels a tenant namespace's Pod Security level (cluster-admin included), and the
+// operator's ServiceAccount writes nowhere but in tenant namespaces and its own.
+func expectTenantLabelsGuarded(t *testing.T, ns string) {
+	t.Helper()
+	kc := filepath.Join(assets, "kubectl")
+	out, err := exec.Command(kc, "--kubeconfig", kubeconfig, "label", "namespace", ns, //nolint:gosec // the control plane's kubectl
+		"pod-security.kubernetes.io/enforce=privileged", "--overwrite").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "are the operator's to set") {
+		t.Errorf("cluster-admin relabelled tenant namespace %s: %v: %s", ns, err, out)
+	}
+	as := "--as=system:serviceaccount:" + installNamespace + ":" + kustomizeServiceAccount
+	out, err = exec.Command(kc, "--kubeconfig", kubeconfig, as, "-n", "kube-system", "create", "secret", "generic", //nolint:gosec // as above
+		"planted", "--from-literal=k=v").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "may only write in tenant namespaces") {
+		t.Errorf("the manager's ServiceAccount wrote a Secret in kube-system: %v: %s", err, out)
 	}
 }
 
@@ -297,7 +317,7 @@ func expectNothingLeft(t *testing.T) {
 			g.Expect(n.Name).NotTo(Equal(installNamespace))
 			g.Expect(n.Name).NotTo(HavePrefix(render.NamespacePrefix), "tenant namespace %s left", n.Name)
 		}
-		out := kubectl(t, "get", "clusterroles,clusterrolebindings", "-o", "name")
+		out := kubectl(t, "get", "clusterroles,clusterrolebindings,validatingadmissionpolicies,validatingadmissionpolicybindings", "-o", "name")
 		g.Expect(out).NotTo(ContainSubstring("marketplace-operator"))
 	}).WithTimeout(120 * time.Second).WithPolling(time.Second).Should(Succeed())
 }
