@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,15 +11,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
-	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
 // changeInstanceCheck is a dry run: may the instance move to the target SKU? The target plan is
 // the one serving productInfo's productId/skuCode, and the tenant's current usage (its
-// ResourceQuota's status.used) must fit that plan's quota, checked with the reconciler's own
-// QuotaShortfall so the answer matches what an upgrade would then do.
+// ResourceQuota's status.used) must fit that plan's quota. The reconciler decides an upgrade with
+// the same two functions (render.PlanForSKU, render.QuotaShortfall), so the answer matches what
+// the upgrade would then do.
 //
 // A refusal answers 000100 ("no instance resource can be allocated"): KooGallery treats any
 // code but 000000 as "change refused" and documents none for it; 000100 says what happened
@@ -43,7 +42,7 @@ func (s *Server) changeInstanceCheck(ctx context.Context, c *call, req *koogalle
 		ctrl.LoggerFrom(ctx).Error(err, "reading tenant quota", "marketplaceInstance", inst.Name)
 		return internalError()
 	}
-	if short := instance.QuotaShortfall(used, plan.Spec.Quota); len(short) > 0 {
+	if short := render.QuotaShortfall(used, plan.Spec.Quota); len(short) > 0 {
 		msg := fmt.Sprintf("current usage does not fit plan %s: %s", plan.Name, strings.Join(short, "; "))
 		return reply(koogallery.ResultNoResource, truncateRunes(msg, 255))
 	}
@@ -58,27 +57,15 @@ func (s *Server) targetPlan(ctx context.Context, productID, skuCode string) (*sa
 		ctrl.LoggerFrom(ctx).Error(err, "listing plans")
 		return nil, internalError()
 	}
-	var match []*saasv1alpha1.MarketplacePlan
-	for i := range plans.Items {
-		for _, sku := range plans.Items[i].Spec.SKUs {
-			if sku.ProductID == productID && sku.SKUCode == skuCode {
-				match = append(match, &plans.Items[i])
-				break
-			}
-		}
-	}
-	switch len(match) {
-	case 0:
+	plan, serving := render.PlanForSKU(plans.Items, productID, skuCode)
+	switch {
+	case plan != nil:
+		return plan, nil
+	case len(serving) == 0:
 		return nil, reply(koogallery.ResultNoResource, "no plan serves the target product and SKU")
-	case 1:
-		return match[0], nil
+	default:
+		return nil, reply(koogallery.ResultNoResource, "several plans serve the target SKU: "+strings.Join(serving, ", "))
 	}
-	names := make([]string, 0, len(match))
-	for _, p := range match {
-		names = append(names, p.Name)
-	}
-	sort.Strings(names)
-	return nil, reply(koogallery.ResultNoResource, "several plans serve the target SKU: "+strings.Join(names, ", "))
 }
 
 // quotaUsed is the tenant's current usage; none (not provisioned yet) fits every plan. The quota

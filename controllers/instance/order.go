@@ -12,6 +12,7 @@ import (
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
+	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
 // Query Order backoff: doubling from Options.OrderBackoffBase up to orderBackoffMax, kept in
@@ -173,25 +174,20 @@ func (r *Reconciler) selectPlan(ctx context.Context, inst *saasv1alpha1.Marketpl
 	}
 	order := inst.Status.Order
 	plans := &saasv1alpha1.MarketplacePlanList{}
-	if err := r.Client.List(ctx, plans, client.MatchingFields{planSKUIndex: skuKey(order.ProductID, order.SKUCode)}); err != nil {
+	if err := r.Client.List(ctx, plans, client.MatchingFields{planSKUIndex: render.SKUKey(order.ProductID, order.SKUCode)}); err != nil {
 		return nil, "", "", fmt.Errorf("listing plans: %w", err)
 	}
-	switch len(plans.Items) {
-	case 0:
+	plan, serving := render.PlanForSKU(plans.Items, order.ProductID, order.SKUCode)
+	switch {
+	case plan != nil:
+		return plan, "", "", nil
+	case len(serving) == 0:
 		return nil, saasv1alpha1.ReasonUnknownSKU, fmt.Sprintf("no MarketplacePlan serves product %s SKU %s; add it to a plan's spec.skus or pin spec.plan",
 			order.ProductID, order.SKUCode), nil
-	case 1:
-		return &plans.Items[0], "", "", nil
 	default:
-		names := make([]string, 0, len(plans.Items))
-		for _, p := range plans.Items {
-			names = append(names, p.Name)
-		}
-		return nil, saasv1alpha1.ReasonAmbiguousPlan, fmt.Sprintf("plans %v all serve SKU %s; keep it in one plan or pin spec.plan", names, order.SKUCode), nil
+		return nil, saasv1alpha1.ReasonAmbiguousPlan, fmt.Sprintf("plans %v all serve SKU %s; keep it in one plan or pin spec.plan", serving, order.SKUCode), nil
 	}
 }
-
-func skuKey(productID, skuCode string) string { return productID + "/" + skuCode }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

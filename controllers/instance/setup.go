@@ -27,11 +27,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
 // Field indexes on MarketplaceInstance and MarketplacePlan.
 const (
-	// planSKUIndex indexes plans by each "productId/skuCode" they serve.
+	// planSKUIndex indexes plans by each SKU they serve (render.SKUKeys).
 	planSKUIndex = "spec.skus"
 	// instancePlanIndex indexes instances by the plan they run or pin, and unplanned ones
 	// under unplannedKey, so a plan change wakes exactly the instances it may concern.
@@ -82,12 +83,7 @@ func CacheOptions() cache.Options {
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &saasv1alpha1.MarketplacePlan{}, planSKUIndex, func(o client.Object) []string {
-		p := o.(*saasv1alpha1.MarketplacePlan)
-		keys := make([]string, 0, len(p.Spec.SKUs))
-		for _, s := range p.Spec.SKUs {
-			keys = append(keys, skuKey(s.ProductID, s.SKUCode))
-		}
-		return keys
+		return render.SKUKeys(o.(*saasv1alpha1.MarketplacePlan))
 	}); err != nil {
 		return fmt.Errorf("indexing plans: %w", err)
 	}

@@ -3,7 +3,6 @@ package instance
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,20 +13,6 @@ import (
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
-
-// QuotaShortfall lists, sorted, the resources whose current usage exceeds the hard limits of a
-// target quota ("requests.cpu: used 3, plan allows 2"). Empty means the usage fits. The
-// reconciler refuses such downgrades, and changeInstanceCheck answers with the same check.
-func QuotaShortfall(used, hard corev1.ResourceList) []string {
-	var out []string
-	for name, limit := range hard {
-		if u, ok := used[name]; ok && u.Cmp(limit) > 0 {
-			out = append(out, fmt.Sprintf("%s: used %s, plan allows %s", name, u.String(), limit.String()))
-		}
-	}
-	sort.Strings(out)
-	return out
-}
 
 // ensurePlanFits returns the plan to render. Moving to another plan is refused while the
 // tenant's current usage does not fit the new plan's quota: the tenant stays on its current
@@ -49,7 +34,7 @@ func (r *Reconciler) ensurePlanFits(ctx context.Context, s *scope, target *saasv
 	if err != nil {
 		return nil, fmt.Errorf("getting tenant quota: %w", err)
 	}
-	short := QuotaShortfall(quota.Status.Used, target.Spec.Quota)
+	short := render.QuotaShortfall(quota.Status.Used, target.Spec.Quota)
 	if len(short) == 0 {
 		r.clearDowngrade(s)
 		return target, nil
