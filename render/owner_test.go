@@ -1,6 +1,7 @@
 package render_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -55,4 +56,58 @@ func TestOwnedBy(t *testing.T) {
 			t.Error("the crafted instance owns the long-named instance's namespace")
 		}
 	})
+}
+
+func TestOwnerReference(t *testing.T) {
+	inst := &v1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: "cs1-000001", UID: "u1"}}
+	want := metav1.OwnerReference{APIVersion: "saas.marketplace.dev/v1alpha1", Kind: "MarketplaceInstance", Name: "cs1-000001",
+		UID: "u1", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}
+	if got := render.OwnerReference(inst); !reflect.DeepEqual(got, want) {
+		t.Errorf("OwnerReference = %+v, want %+v", got, want)
+	}
+	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{OwnerReferences: []metav1.OwnerReference{render.OwnerReference(inst)}}}
+	if !render.OwnedBy(obj, inst) {
+		t.Error("an object with OwnerReference is not OwnedBy the instance")
+	}
+}
+
+func TestSetOwner(t *testing.T) {
+	inst := &v1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: "cs1-000001", UID: "u2"}}
+	ours := render.OwnerReference(inst)
+	other := metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "x", UID: "c1"}
+	cases := []struct {
+		name    string
+		refs    []metav1.OwnerReference
+		want    []metav1.OwnerReference
+		wantErr bool
+	}{
+		{"no owner", nil, []metav1.OwnerReference{ours}, false},
+		{"another, non-controller owner is kept", []metav1.OwnerReference{other}, []metav1.OwnerReference{other, ours}, false},
+		{"a stale reference to the instance is replaced in place", []metav1.OwnerReference{
+			{APIVersion: v1alpha1.GroupVersion.String(), Kind: render.InstanceKind, Name: inst.Name, UID: "old"}, other},
+			[]metav1.OwnerReference{ours, other}, false},
+		{"another controller is refused", []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web",
+			UID: "d1", Controller: ptr.To(true)}}, nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{OwnerReferences: tc.refs}}
+			err := render.SetOwner(obj, inst)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("SetOwner = nil, want an error; owner references %+v", obj.OwnerReferences)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(obj.OwnerReferences, tc.want) {
+				t.Errorf("owner references = %+v, want %+v", obj.OwnerReferences, tc.want)
+			}
+			if !render.OwnedBy(obj, inst) {
+				t.Error("not OwnedBy the instance after SetOwner")
+			}
+		})
+	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -115,8 +114,7 @@ func do(tb testing.TB, s *Server, r *http.Request, key []byte) (koogallery.Reply
 
 // ownerRefs is the controller reference the reconciler puts on every child of inst.
 func ownerRefs(inst *saasv1alpha1.MarketplaceInstance) []metav1.OwnerReference {
-	return []metav1.OwnerReference{{APIVersion: saasv1alpha1.GroupVersion.String(), Kind: render.InstanceKind,
-		Name: inst.Name, UID: inst.UID, Controller: ptr.To(true)}}
+	return []metav1.OwnerReference{render.OwnerReference(inst)}
 }
 
 // tenantNamespaceOf is the tenant namespace of inst, as the reconciler creates it.

@@ -14,6 +14,7 @@ import (
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
+	"github.com/marketplace-operator/marketplace-operator/render"
 	"github.com/marketplace-operator/marketplace-operator/webhook"
 )
 
@@ -70,8 +71,7 @@ func TestKitSyncs(t *testing.T) {
 	cm := &corev1.ConfigMap{}
 	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: webhook.KitTenantsConfigMap}, cm)).To(Succeed())
 	g.Expect(cm.Labels).To(HaveKeyWithValue(saasv1alpha1.LabelInstance, inst.Name))
-	g.Expect(cm.OwnerReferences).To(HaveLen(1))
-	g.Expect(cm.OwnerReferences[0].UID).To(Equal(inst.UID))
+	g.Expect(cm.OwnerReferences).To(ConsistOf(render.OwnerReference(inst)))
 	g.Expect(tenant(koogallery.FlagDelete, "Acme Ltd").ResultCode).To(ok)
 	g.Expect(tenant(koogallery.FlagDelete, "Acme Ltd").ResultCode).To(ok)
 	g.Expect(kitEntries(g, ns, "tenants")).To(BeEmpty())

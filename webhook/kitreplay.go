@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -130,10 +129,7 @@ func kitCallsObject(inst *saasv1alpha1.MarketplaceInstance, ns string, data map[
 	return &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns, Name: KitCallsConfigMap, Labels: render.Labels(inst),
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: saasv1alpha1.GroupVersion.String(), Kind: "MarketplaceInstance",
-				Name: inst.Name, UID: inst.UID, Controller: ptr.To(true),
-			}},
+			OwnerReferences: []metav1.OwnerReference{render.OwnerReference(inst)},
 		},
 		Data: data,
 	}

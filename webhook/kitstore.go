@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -359,10 +358,7 @@ func newObject(inst *saasv1alpha1.MarketplaceInstance, obj kitObject, ns string,
 	labels[LabelKitData] = obj.data
 	meta := metav1.ObjectMeta{
 		Namespace: ns, Name: obj.name, Labels: labels,
-		OwnerReferences: []metav1.OwnerReference{{
-			APIVersion: saasv1alpha1.GroupVersion.String(), Kind: "MarketplaceInstance",
-			Name: inst.Name, UID: inst.UID, Controller: ptr.To(true),
-		}},
+		OwnerReferences: []metav1.OwnerReference{render.OwnerReference(inst)},
 	}
 	if obj.secret {
 		data := make(map[string][]byte, len(entries))

@@ -31,6 +31,9 @@ import (
 // +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances,verbs=get;list;watch;create;patch;delete
 // Instance status: the history entry of each applied call.
 // +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances/status,verbs=get;patch
+// Instance finalizers: the kit objects carry the instance's controller reference with
+// blockOwnerDeletion (render.OwnerReference), which needs update on the owner's finalizers.
+// +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceinstances/finalizers,verbs=update
 // Plans: changeInstanceCheck and upgrades check the target plan.
 // +kubebuilder:rbac:groups=saas.marketplace.dev,resources=marketplaceplans,verbs=get;list;watch
 // Secrets: the tenant's credentials (queryInstance) and the kit syncs' client secrets, in tenant

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/render"
@@ -33,7 +32,7 @@ func (r *Reconciler) toUnstructured(inst *saasv1alpha1.MarketplaceInstance, obj 
 	if err != nil {
 		return nil, fmt.Errorf("finding the kind of %T: %w", obj, err)
 	}
-	if err := controllerutil.SetControllerReference(inst, obj, r.Scheme); err != nil {
+	if err := render.SetOwner(obj, inst); err != nil {
 		return nil, fmt.Errorf("setting owner of %s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
 	u, ok := obj.(*unstructured.Unstructured)

@@ -568,10 +568,8 @@ func basicPlanCopy(t *testing.T, name string, sku saasv1alpha1.SKU) *saasv1alpha
 }
 
 func expectOwned(g Gomega, obj client.Object, owner *saasv1alpha1.MarketplaceInstance) {
-	refs := obj.GetOwnerReferences()
-	g.Expect(refs).To(HaveLen(1), "%T %s owner references", obj, obj.GetName())
-	g.Expect(refs[0].UID).To(Equal(owner.UID))
-	g.Expect(refs[0].Controller).To(Equal(ptr.To(true)))
+	g.Expect(obj.GetOwnerReferences()).To(Equal([]metav1.OwnerReference{render.OwnerReference(owner)}),
+		"%T %s owner references", obj, obj.GetName())
 }
 
 func policyNames(l *networkingv1.NetworkPolicyList) []string {
