@@ -19,10 +19,25 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
-// SamplePlanFiles are the MarketplacePlans in config/samples that integration suites install.
-var SamplePlanFiles = []string{"saas_v1alpha1_marketplaceplan_basic.yaml", "saas_v1alpha1_marketplaceplan_pro.yaml"}
+// The sample plans of config/samples and the KooGallery SKUs they serve, which tests order
+// (TestSamplePlans checks them against the files).
+const (
+	// BasicPlan is in BasicPlanFile and serves BasicProduct/BasicSKU.
+	BasicPlan     = "demo-basic"
+	BasicPlanFile = "saas_v1alpha1_marketplaceplan_basic.yaml"
+	BasicProduct  = "OFFI000000000000001"
+	BasicSKU      = "demo-basic-monthly"
+	// ProPlan is in ProPlanFile and serves ProProduct/ProSKU.
+	ProPlan     = "demo-pro"
+	ProPlanFile = "saas_v1alpha1_marketplaceplan_pro.yaml"
+	ProProduct  = "OFFI000000000000003"
+	ProSKU      = "demo-pro-monthly"
+)
 
-// CreateSamplePlans creates the sample plans of config/samples (demo-basic, demo-pro).
+// SamplePlanFiles are the MarketplacePlans in config/samples that integration suites install.
+var SamplePlanFiles = []string{BasicPlanFile, ProPlanFile}
+
+// CreateSamplePlans creates the sample plans of config/samples (BasicPlan, ProPlan).
 func CreateSamplePlans(ctx context.Context, c client.Client) error {
 	for _, f := range SamplePlanFiles {
 		plan, err := SamplePlan(f)
