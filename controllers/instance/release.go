@@ -80,11 +80,19 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 		return ctrl.Result{}, nil // the namespace watch brings us back when it is gone
 	}
 
-	if wait, err := r.retain(ctx, s); err != nil || wait {
-		return ctrl.Result{RequeueAfter: s.requeueAfter}, err
+	wait, err := r.retain(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-	if done, err := r.backup(ctx, s); err != nil || !done {
-		return ctrl.Result{RequeueAfter: s.requeueAfter}, err
+	if wait {
+		return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
+	}
+	done, err := r.backup(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !done {
+		return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
 	}
 	if err := r.Client.Delete(ctx, nsObj, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, r.degraded(s, saasv1alpha1.ReasonDeleting, fmt.Errorf("deleting namespace %s: %w", ns, err))
