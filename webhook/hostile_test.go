@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
 	"github.com/marketplace-operator/marketplace-operator/webhook"
@@ -370,7 +371,7 @@ func TestReplayedNonceAcrossReplicas(t *testing.T) {
 	dir := suiteKeyDir(t)
 	a := startReplica(t, replicaConfig{Config: env.ManagerConfig, KeysDir: dir})
 	b := startReplica(t, replicaConfig{Config: env.ManagerConfig, KeysDir: dir})
-	orderID, lineID := newOrder(basicProduct, basicSKU)
+	orderID, lineID := newOrder(testenv.BasicProduct, testenv.BasicSKU)
 	name := webhook.InstanceName(lineID)
 	t.Cleanup(func() { release(name) })
 
@@ -398,7 +399,7 @@ func TestReplayedNonceAcrossReplicas(t *testing.T) {
 	g.Eventually(func(g Gomega) []saasv1alpha1.Operation { return getInstance(g, name).Status.History }).
 		WithTimeout(10 * time.Second).Should(ContainElement(HaveField("Activity", koogallery.ActivityNewInstance)))
 
-	renewID, renewLine := newOrder(basicProduct, basicSKU)
+	renewID, renewLine := newOrder(testenv.BasicProduct, testenv.BasicSKU)
 	ok := Equal(koogallery.ResultSuccess)
 	g.Expect(replayed(signCall(g, &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneRenewal, OrderID: renewID, OrderLineID: renewLine,
 		InstanceID: id, ExpireTime: koogallery.FormatExpireTime(time.Now().AddDate(1, 0, 0))})).ResultCode).To(ok)
@@ -430,7 +431,7 @@ func TestReplayedNonceAcrossReplicas(t *testing.T) {
 	}
 	g.Expect(kitEntries(g, ns, "tenants")).To(BeEmpty())
 
-	upID, upLine := newOrder(proProduct, proSKU)
+	upID, upLine := newOrder(testenv.ProProduct, testenv.ProSKU)
 	g.Expect(replayed(signCall(g, &koogallery.UpgradeInstanceRequest{InstanceID: id, OrderID: upID, OrderLineID: upLine})).ResultCode).To(ok)
 	g.Expect(replayed(signCall(g, &koogallery.OrderNotifyRequest{OrderID: upID, OrderLineID: upLine, TestFlag: koogallery.TestFlagProduction})).ResultCode).To(ok)
 	g.Expect(replayed(signCall(g, &koogallery.ReleaseInstanceRequest{InstanceID: id})).ResultCode).To(ok)

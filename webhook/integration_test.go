@@ -27,7 +27,7 @@ import (
 // 000004 to 000000 with appInfo once the tenant is ready.
 func TestNewInstanceConcurrentDuplicatesThenPollToReady(t *testing.T) {
 	g := NewWithT(t)
-	orderID, lineID := newOrder(basicProduct, basicSKU)
+	orderID, lineID := newOrder(testenv.BasicProduct, testenv.BasicSKU)
 	name := webhook.InstanceName(lineID)
 	t.Cleanup(func() { release(name) })
 
@@ -89,8 +89,8 @@ func TestNewInstanceConcurrentDuplicatesThenPollToReady(t *testing.T) {
 
 func TestQueryInstanceBatch(t *testing.T) {
 	g := NewWithT(t)
-	ready, _ := createReady(t, basicProduct, basicSKU)
-	orderID, lineID := newOrder(basicProduct, basicSKU)
+	ready, _ := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
+	orderID, lineID := newOrder(testenv.BasicProduct, testenv.BasicSKU)
 	pendingID := businessID()
 	t.Cleanup(func() { release(webhook.InstanceName(lineID)) })
 	g.Expect(code(g, &koogallery.NewInstanceRequest{OrderID: orderID, OrderLineID: lineID, BusinessID: pendingID}).ResultCode).To(Equal(koogallery.ResultProcessing))
@@ -117,12 +117,12 @@ func TestQueryInstanceBatch(t *testing.T) {
 // check, orderNotify, and release (twice, then once more after it is gone).
 func TestLifecycleActivities(t *testing.T) {
 	g := NewWithT(t)
-	inst, orderID := createReady(t, basicProduct, basicSKU)
+	inst, orderID := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
 	id, name, ns := inst.Spec.InstanceID, inst.Name, inst.Status.Namespace
 
 	// refreshInstance, all four scenes.
 	year := time.Now().UTC().AddDate(1, 0, 0).Truncate(time.Second)
-	renewID, renewLine := newOrder(basicProduct, basicSKU)
+	renewID, renewLine := newOrder(testenv.BasicProduct, testenv.BasicSKU)
 	g.Expect(code(g, &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneRenewal, OrderID: renewID, OrderLineID: renewLine,
 		InstanceID: id, ExpireTime: koogallery.FormatExpireTime(year)}).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Expect(getInstance(g, name).Spec.ExpireTime.Time.Equal(year)).To(BeTrue())
@@ -133,12 +133,12 @@ func TestLifecycleActivities(t *testing.T) {
 		InstanceID: id, ExpireTime: koogallery.FormatStatisticalTime(month)}).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Expect(getInstance(g, name).Spec.ExpireTime.Time.Unix()).To(Equal(month.Unix()), "17-digit expireTime moves expiry earlier")
 
-	formalID, formalLine := newOrder(basicProduct, basicSKU)
+	formalID, formalLine := newOrder(testenv.BasicProduct, testenv.BasicSKU)
 	g.Expect(code(g, &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneTrialToFormal, OrderID: formalID, OrderLineID: formalLine,
 		InstanceID: id, ExpireTime: koogallery.FormatExpireTime(year)}).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Expect(getInstance(g, name).Spec.CurrentOrder).To(Equal(&saasv1alpha1.ChangeOrder{OrderID: formalID, OrderLineID: formalLine}))
 
-	changeID, changeLine := newOrder(basicProduct, basicSKU)
+	changeID, changeLine := newOrder(testenv.BasicProduct, testenv.BasicSKU)
 	g.Expect(code(g, &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneRenewalChange, OrderID: changeID, OrderLineID: changeLine,
 		InstanceID: id, ExpireTime: koogallery.FormatExpireTime(year)}).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Expect(getInstance(g, name).Spec.CurrentOrder.OrderID).To(Equal(changeID))
@@ -178,20 +178,20 @@ func TestLifecycleActivities(t *testing.T) {
 		return code(g, &koogallery.ChangeInstanceCheckRequest{InstanceID: id,
 			ProductInfo: koogallery.ProductInfo{ProductID: product, SKUCode: sku, ProductName: "demo"}})
 	}
-	g.Expect(check(proProduct, proSKU).ResultCode).To(Equal(koogallery.ResultSuccess))
+	g.Expect(check(testenv.ProProduct, testenv.ProSKU).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Expect(check("OFFI-unknown", "nope").ResultCode).To(Equal(koogallery.ResultNoResource))
 
 	// upgradeInstance to the pro SKU; the reconciler moves the tenant; the same order again is a no-op.
-	upID, upLine := newOrder(proProduct, proSKU)
+	upID, upLine := newOrder(testenv.ProProduct, testenv.ProSKU)
 	g.Expect(code(g, &koogallery.UpgradeInstanceRequest{InstanceID: id, OrderID: upID, OrderLineID: upLine}).ResultCode).To(Equal(koogallery.ResultSuccess))
-	g.Eventually(func(g Gomega) string { return getInstance(g, name).Status.Plan }).WithTimeout(20 * time.Second).Should(Equal("demo-pro"))
+	g.Eventually(func(g Gomega) string { return getInstance(g, name).Status.Plan }).WithTimeout(20 * time.Second).Should(Equal(testenv.ProPlan))
 	before := len(getInstance(g, name).Status.History)
 	g.Expect(code(g, &koogallery.UpgradeInstanceRequest{InstanceID: id, OrderID: upID, OrderLineID: upLine}).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Expect(getInstance(g, name).Status.History).To(HaveLen(before))
 	g.Expect(getInstance(g, name).Spec.CurrentOrder.OrderID).To(Equal(upID))
 
 	setQuotaUsed(g, ns, corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("3")})
-	down := check(basicProduct, basicSKU)
+	down := check(testenv.BasicProduct, testenv.BasicSKU)
 	g.Expect(down.ResultCode).To(Equal(koogallery.ResultNoResource))
 	g.Expect(down.ResultMsg).To(ContainSubstring("requests.cpu: used 3, plan allows 1"))
 
@@ -255,7 +255,7 @@ func setQuotaUsed(g Gomega, ns string, used corev1.ResourceList) {
 // Concurrent calls on one instance (as from several replicas) all land in its history.
 func TestConcurrentCallsAllRecorded(t *testing.T) {
 	g := NewWithT(t)
-	inst, _ := createReady(t, basicProduct, basicSKU)
+	inst, _ := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
 	before := len(inst.Status.History)
 	const n = 8
 	var wg sync.WaitGroup
@@ -301,7 +301,7 @@ func TestHistoryOfAnInstanceWithoutStatus(t *testing.T) {
 // rewrite the whole list.
 func TestHistoryBounded(t *testing.T) {
 	g := NewWithT(t)
-	inst, _ := createReady(t, basicProduct, basicSKU)
+	inst, _ := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
 	base := time.Now()
 	const n = saasv1alpha1.MaxHistory + 3
 	for i := range n {
@@ -342,7 +342,7 @@ func TestDebugCallsCreateNothing(t *testing.T) {
 	g.Expect(code(g, &koogallery.QueryInstanceRequest{InstanceID: "not-an-instance", TestFlag: koogallery.TestFlagDebug}).ResultCode).To(Equal(koogallery.ResultInstanceNotFound))
 
 	// A debug call naming a real instance answers from it but never changes it.
-	inst, _ := createReady(t, basicProduct, basicSKU)
+	inst, _ := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
 	g.Expect(code(g, &koogallery.UpdateInstanceStatusRequest{InstanceID: inst.Spec.InstanceID, Status: koogallery.StatusFreeze, TestFlag: koogallery.TestFlagDebug}).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Expect(code(g, &koogallery.ReleaseInstanceRequest{InstanceID: inst.Spec.InstanceID, TestFlag: koogallery.TestFlagDebug}).ResultCode).To(Equal(koogallery.ResultSuccess))
 	cur := getInstance(g, inst.Name)

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/render"
 	"github.com/marketplace-operator/marketplace-operator/webhook"
@@ -54,7 +55,7 @@ func kitEntries(g Gomega, ns, data string) []map[string]any {
 
 func TestKitSyncs(t *testing.T) {
 	g := NewWithT(t)
-	inst, orderID := createReady(t, basicProduct, basicSKU)
+	inst, orderID := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
 	id, ns := inst.Spec.InstanceID, inst.Status.Namespace
 	ok := Equal(koogallery.ResultSuccess)
 
@@ -176,7 +177,7 @@ func TestKitSyncs(t *testing.T) {
 // the client secret decrypts, as KooGallery's debug tool checks.
 func TestDebugKitSyncsStoreNothing(t *testing.T) {
 	g := NewWithT(t)
-	inst, _ := createReady(t, basicProduct, basicSKU)
+	inst, _ := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
 	id, ns := inst.Spec.InstanceID, inst.Status.Namespace
 	secret, err := koogallery.EncryptClientSecret(&rsaKey.PublicKey, "typed-in-the-debug-tool")
 	g.Expect(err).NotTo(HaveOccurred())

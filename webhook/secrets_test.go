@@ -189,7 +189,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	ok := Equal(koogallery.ResultSuccess)
 
 	// Create, then the credentials: in the reply only encrypted, and they decrypt to the Secret's.
-	orderID, lineID := register(basicProduct, basicSKU)
+	orderID, lineID := register(testenv.BasicProduct, testenv.BasicSKU)
 	name := webhook.InstanceName(lineID)
 	id := businessID()
 	g.Expect(r.basicCall(g, basic, &koogallery.NewInstanceRequest{OrderID: orderID, OrderLineID: lineID, BusinessID: id}).ResultCode).
@@ -224,13 +224,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 		UserList: koogallery.UserList{{UserName: "u1", Name: "User One", OrgCode: "o1", Role: koogallery.RoleAdmin, Enable: "true"}}})).To(ok)
 
 	// Renewal signed with the previous basic key; upgrade (Query Order with AK/SK); freeze, unfreeze.
-	renewID, renewLine := register(basicProduct, basicSKU)
+	renewID, renewLine := register(testenv.BasicProduct, testenv.BasicSKU)
 	g.Expect(r.basicCall(g, basicPrev, &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneRenewal, OrderID: renewID, OrderLineID: renewLine,
 		InstanceID: id, ExpireTime: koogallery.FormatExpireTime(time.Now().AddDate(1, 0, 0))}).ResultCode).To(ok)
-	upID, upLine := register(proProduct, proSKU)
+	upID, upLine := register(testenv.ProProduct, testenv.ProSKU)
 	g.Expect(r.basicCall(g, basic, &koogallery.UpgradeInstanceRequest{InstanceID: id, OrderID: upID, OrderLineID: upLine}).ResultCode).To(ok)
 	r.until(name, func(g Gomega, inst *saasv1alpha1.MarketplaceInstance) {
-		g.Expect(inst.Status.Plan).To(Equal("demo-pro"))
+		g.Expect(inst.Status.Plan).To(Equal(testenv.ProPlan))
 		isTrue(saasv1alpha1.ConditionReady)(g, inst)
 	})
 	g.Expect(r.basicCall(g, basic, &koogallery.UpdateInstanceStatusRequest{InstanceID: id, Status: koogallery.StatusFreeze}).ResultCode).To(ok)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/render"
 	"github.com/marketplace-operator/marketplace-operator/webhook"
@@ -40,7 +41,7 @@ func TestTamperedStatusStaysInItsTenant(t *testing.T) {
 
 	t.Run("status pointed at another tenant", func(t *testing.T) {
 		g := NewWithT(t)
-		own, orderID := createReady(t, basicProduct, basicSKU)
+		own, orderID := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
 		ownNS := own.Status.Namespace
 		ownPassword := tenantPassword(g, ownNS)
 		t.Cleanup(func() { tamperStatus(t, own.Name, ownNS, false) }) // before its release, which reads it
@@ -61,7 +62,7 @@ func TestTamperedStatusStaysInItsTenant(t *testing.T) {
 		expectNoKitObjects(g, victimNS)
 
 		check := code(g, &koogallery.ChangeInstanceCheckRequest{InstanceID: own.Spec.InstanceID,
-			ProductInfo: koogallery.ProductInfo{ProductID: basicProduct, SKUCode: basicSKU, ProductName: "demo"}})
+			ProductInfo: koogallery.ProductInfo{ProductID: testenv.BasicProduct, SKUCode: testenv.BasicSKU, ProductName: "demo"}})
 		g.Expect(check.ResultCode).To(Equal(koogallery.ResultSuccess), "another tenant's usage read: %s", check.ResultMsg)
 	})
 
@@ -69,7 +70,7 @@ func TestTamperedStatusStaysInItsTenant(t *testing.T) {
 		g := NewWithT(t)
 		crafted := strings.TrimPrefix(victimNS, render.NamespacePrefix)
 		g.Expect(render.NamespaceName(crafted)).To(Equal(victimNS))
-		orderID, lineID := newOrder(basicProduct, basicSKU)
+		orderID, lineID := newOrder(testenv.BasicProduct, testenv.BasicSKU)
 		// Paused, so that the reconciler leaves it (and the victim's namespace) alone.
 		inst := &saasv1alpha1.MarketplaceInstance{
 			ObjectMeta: metav1.ObjectMeta{Name: crafted},
@@ -96,7 +97,7 @@ func TestTamperedStatusStaysInItsTenant(t *testing.T) {
 		expectNoKitObjects(g, victimNS)
 
 		check := code(g, &koogallery.ChangeInstanceCheckRequest{InstanceID: inst.Spec.InstanceID,
-			ProductInfo: koogallery.ProductInfo{ProductID: basicProduct, SKUCode: basicSKU, ProductName: "demo"}})
+			ProductInfo: koogallery.ProductInfo{ProductID: testenv.BasicProduct, SKUCode: testenv.BasicSKU, ProductName: "demo"}})
 		g.Expect(check.ResultCode).To(Equal(koogallery.ResultSuccess), "another tenant's usage read: %s", check.ResultMsg)
 	})
 }
@@ -110,7 +111,7 @@ func longInstanceName(what string) string {
 // createReadyNamed creates an instance by hand under name, as an SRE may, and drives it to Ready.
 func createReadyNamed(t *testing.T, name string) *saasv1alpha1.MarketplaceInstance {
 	t.Helper()
-	orderID, lineID := newOrder(basicProduct, basicSKU)
+	orderID, lineID := newOrder(testenv.BasicProduct, testenv.BasicSKU)
 	inst := &saasv1alpha1.MarketplaceInstance{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: saasv1alpha1.MarketplaceInstanceSpec{InstanceID: businessID(), State: saasv1alpha1.StateActive,

@@ -30,7 +30,7 @@ import (
 func TestProvisionToReady(t *testing.T) {
 	op := startOperator(t, instance.Options{IngressNamespaces: []string{"ingress-nginx"}})
 	before := reconciles(t)
-	inst := order(t, basicProduct, basicSKU)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
 	create(t, inst)
 	got := waitReady(t, inst.Name)
 	t.Logf("provisioning one instance to Ready: %.0f reconciles, %d API writes by the operator",
@@ -40,11 +40,11 @@ func TestProvisionToReady(t *testing.T) {
 	ctx := context.Background()
 	ns := render.NamespaceName(inst.Name)
 	g.Expect(got.Status.Namespace).To(Equal(ns))
-	g.Expect(got.Status.Plan).To(Equal("demo-basic"))
+	g.Expect(got.Status.Plan).To(Equal(testenv.BasicPlan))
 	g.Expect(got.Status.Phase).To(Equal("Ready"))
 	g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
 	g.Expect(got.Status.Order).NotTo(BeNil())
-	g.Expect(got.Status.Order.SKUCode).To(Equal(basicSKU))
+	g.Expect(got.Status.Order.SKUCode).To(Equal(testenv.BasicSKU))
 	g.Expect(got.Status.Order.ChargingMode).To(Equal("PERIOD"))
 	g.Expect(got.Status.AppInfo).NotTo(BeNil())
 	g.Expect(got.Status.AppInfo.FrontEndURL).To(Equal("https://" + inst.Name + ".apps.example.com/"))
@@ -84,7 +84,7 @@ func TestProvisionToReady(t *testing.T) {
 
 	d := deployment(g, ns, "web")
 	g.Expect(*d.Spec.Replicas).To(Equal(int32(1)))
-	g.Expect(d.Labels).To(HaveKeyWithValue(saasv1alpha1.LabelPlan, "demo-basic"))
+	g.Expect(d.Labels).To(HaveKeyWithValue(saasv1alpha1.LabelPlan, testenv.BasicPlan))
 	expectOwned(g, d, got)
 
 	// The password never leaks into status.
@@ -110,7 +110,7 @@ func TestFinalizerAddedFromAStaleRead(t *testing.T) {
 	const foreign = "example.com/hold"
 	var names []string
 	for range 3 {
-		inst := order(t, basicProduct, basicSKU, func(i *saasv1alpha1.MarketplaceInstance) {
+		inst := order(t, testenv.BasicProduct, testenv.BasicSKU, func(i *saasv1alpha1.MarketplaceInstance) {
 			i.Finalizers = []string{foreign}
 			i.Annotations = map[string]string{saasv1alpha1.AnnotationPaused: "true"}
 		})
@@ -181,7 +181,7 @@ func TestUnknownSKUThenPlanAppears(t *testing.T) {
 
 func TestQueryOrderFailsThenRecovers(t *testing.T) {
 	startOperator(t, instance.Options{})
-	inst := order(t, basicProduct, basicSKU)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
 	koo.FailNext(inst.Spec.Order.OrderID, 3, 500, "MKT.9999")
 	create(t, inst)
 	NewWithT(t).Eventually(func(g Gomega) {
@@ -200,7 +200,7 @@ func TestQueryOrderFailsThenRecovers(t *testing.T) {
 
 func TestDebugOrderIsNeverProvisioned(t *testing.T) {
 	startOperator(t, instance.Options{})
-	inst := order(t, basicProduct, basicSKU, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.Order.TestFlag = true })
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.Order.TestFlag = true })
 	create(t, inst)
 	NewWithT(t).Eventually(func(g Gomega) {
 		got := get(g, inst.Name)
@@ -215,23 +215,23 @@ func TestDebugOrderIsNeverProvisioned(t *testing.T) {
 
 func TestUpgradeRollsOutInPlace(t *testing.T) {
 	startOperator(t, instance.Options{})
-	inst := order(t, basicProduct, basicSKU)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
 	create(t, inst)
 	got := waitReady(t, inst.Name)
 	ns := got.Status.Namespace
 	secretBefore := credentials(t, ns)
 
-	upgradeTo(t, inst.Name, proProduct, proSKU)
+	upgradeTo(t, inst.Name, testenv.ProProduct, testenv.ProSKU)
 	NewWithT(t).Eventually(func(g Gomega) {
 		got := get(g, inst.Name)
-		g.Expect(got.Status.Plan).To(Equal("demo-pro"))
+		g.Expect(got.Status.Plan).To(Equal(testenv.ProPlan))
 		expectCondition(g, got, saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonUpgrading)
 		g.Expect(got.Status.Phase).To(Equal("Upgrading"))
 	}).WithTimeout(15 * time.Second).Should(Succeed())
 	got = waitReady(t, inst.Name)
 
 	g := NewWithT(t)
-	g.Expect(got.Status.Order.SKUCode).To(Equal(proSKU))
+	g.Expect(got.Status.Order.SKUCode).To(Equal(testenv.ProSKU))
 	g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(3)))
 	quota := &corev1.ResourceQuota{}
 	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: render.QuotaName}, quota)).To(Succeed())
@@ -242,18 +242,18 @@ func TestUpgradeRollsOutInPlace(t *testing.T) {
 
 func TestDowngradeThatDoesNotFitIsRefused(t *testing.T) {
 	startOperator(t, instance.Options{})
-	inst := order(t, proProduct, proSKU)
+	inst := order(t, testenv.ProProduct, testenv.ProSKU)
 	create(t, inst)
 	got := waitReady(t, inst.Name)
 	ns := got.Status.Namespace
 	setQuotaUsed(t, ns, corev1.ResourceList{corev1.ResourcePods: resource.MustParse("20")})
 
-	upgradeTo(t, inst.Name, basicProduct, basicSKU)
+	upgradeTo(t, inst.Name, testenv.BasicProduct, testenv.BasicSKU)
 	NewWithT(t).Eventually(func(g Gomega) {
 		got := get(g, inst.Name)
 		expectCondition(g, got, saasv1alpha1.ConditionDegraded, metav1.ConditionTrue, saasv1alpha1.ReasonDowngradeRefused)
 		g.Expect(cond(got, saasv1alpha1.ConditionDegraded).Message).To(ContainSubstring("pods: used 20, plan allows 10"))
-		g.Expect(got.Status.Plan).To(Equal("demo-pro"))
+		g.Expect(got.Status.Plan).To(Equal(testenv.ProPlan))
 		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(3)))
 	}).WithTimeout(15 * time.Second).Should(Succeed())
 
@@ -261,7 +261,7 @@ func TestDowngradeThatDoesNotFitIsRefused(t *testing.T) {
 	setQuotaUsed(t, ns, corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")})
 	NewWithT(t).Eventually(func(g Gomega) {
 		got := get(g, inst.Name)
-		g.Expect(got.Status.Plan).To(Equal("demo-basic"))
+		g.Expect(got.Status.Plan).To(Equal(testenv.BasicPlan))
 		expectCondition(g, got, saasv1alpha1.ConditionDegraded, metav1.ConditionFalse, "")
 	}).WithTimeout(15 * time.Second).Should(Succeed())
 }
@@ -318,7 +318,7 @@ func TestFreezeAndExactUnfreeze(t *testing.T) {
 func TestSelfFreezeAtExpiry(t *testing.T) {
 	startOperator(t, instance.Options{FreezeGrace: 2 * time.Second})
 	expire := metav1.NewTime(time.Now().Add(2 * time.Second).Truncate(time.Second))
-	inst := order(t, basicProduct, basicSKU, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.ExpireTime = &expire })
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.ExpireTime = &expire })
 	create(t, inst)
 	got := waitReady(t, inst.Name)
 	NewWithT(t).Eventually(func(g Gomega) {
@@ -338,7 +338,7 @@ func TestSelfFreezeAtExpiry(t *testing.T) {
 
 func TestPauseStopsChanges(t *testing.T) {
 	startOperator(t, instance.Options{})
-	inst := order(t, basicProduct, basicSKU)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
 	create(t, inst)
 	got := waitReady(t, inst.Name)
 	ns := got.Status.Namespace
@@ -373,7 +373,7 @@ func TestPauseStopsChanges(t *testing.T) {
 
 func TestReleaseWithRetentionAndBackup(t *testing.T) {
 	startOperator(t, instance.Options{})
-	inst := order(t, proProduct, proSKU, func(i *saasv1alpha1.MarketplaceInstance) {
+	inst := order(t, testenv.ProProduct, testenv.ProSKU, func(i *saasv1alpha1.MarketplaceInstance) {
 		i.Spec.Release.RetentionPeriod = &metav1.Duration{Duration: 3 * time.Second}
 	})
 	create(t, inst)
@@ -419,7 +419,7 @@ func TestReleaseWithRetentionAndBackup(t *testing.T) {
 
 func TestRestartMidProvisionConverges(t *testing.T) {
 	op := startOperator(t, instance.Options{})
-	inst := order(t, basicProduct, basicSKU)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
 	create(t, inst)
 	var ns string
 	NewWithT(t).Eventually(func(g Gomega) {
@@ -449,7 +449,7 @@ func TestRestartMidProvisionConverges(t *testing.T) {
 // trimForCache), and the applied hashes must survive that.
 func TestRestartOverReadyTenantWritesNothing(t *testing.T) {
 	op := startOperator(t, instance.Options{})
-	inst := order(t, basicProduct, basicSKU)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
 	create(t, inst)
 	ns := waitReady(t, inst.Name).Status.Namespace
 	op.stop()
@@ -488,7 +488,7 @@ func (r *instanceReads) Get(ctx context.Context, key client.ObjectKey, obj clien
 // the reconciler must put it right on its own.
 func TestOutdatedStatusIsRewritten(t *testing.T) {
 	startOperator(t, instance.Options{})
-	inst := order(t, basicProduct, basicSKU)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
 	create(t, inst)
 	got := waitReady(t, inst.Name)
 	outdated := got.DeepCopy()
@@ -506,7 +506,7 @@ func TestOutdatedStatusIsRewritten(t *testing.T) {
 
 func TestManualReconcileAnnotation(t *testing.T) {
 	op := startOperator(t, instance.Options{})
-	inst := order(t, basicProduct, basicSKU)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
 	create(t, inst)
 	waitReady(t, inst.Name)
 	before := reconciles(t)
@@ -554,7 +554,7 @@ spec:
 func basicPlanCopy(t *testing.T, name string, sku saasv1alpha1.SKU) *saasv1alpha1.MarketplacePlan {
 	t.Helper()
 	basic := &saasv1alpha1.MarketplacePlan{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Name: "demo-basic"}, basic); err != nil {
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: testenv.BasicPlan}, basic); err != nil {
 		t.Fatal(err)
 	}
 	return &saasv1alpha1.MarketplacePlan{
@@ -692,7 +692,7 @@ func TestCreationRecordedInHistory(t *testing.T) {
 	ctx := context.Background()
 	g := NewWithT(t)
 	const signed = int64(1764200000000)
-	inst := order(t, basicProduct, basicSKU, func(i *saasv1alpha1.MarketplaceInstance) {
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU, func(i *saasv1alpha1.MarketplaceInstance) {
 		i.Annotations = map[string]string{saasv1alpha1.AnnotationCreatedByCall: strconv.FormatInt(signed, 10)}
 	})
 	create(t, inst)
@@ -733,7 +733,7 @@ func TestCreationRecordedInHistory(t *testing.T) {
 // so (config/admission), which is why the manager creates it here.
 func TestNamespaceNotControlledIsRefused(t *testing.T) {
 	startOperator(t, instance.Options{})
-	inst := order(t, basicProduct, basicSKU)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: render.NamespaceName(inst.Name),
 		Labels: map[string]string{saasv1alpha1.LabelInstance: inst.Name}}}
 	g := NewWithT(t)

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
@@ -23,7 +24,7 @@ import (
 // own repair, for clusters that run without that policy.
 func TestSecurityDriftIsRepaired(t *testing.T) {
 	op := startOperator(t, instance.Options{IngressNamespaces: []string{"ingress-nginx"}})
-	inst := order(t, basicProduct, basicSKU)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
 	create(t, inst)
 	ns := waitReady(t, inst.Name).Status.Namespace
 	g := NewWithT(t)

@@ -37,9 +37,6 @@ import (
 const (
 	testAK = "test-ak"
 	testSK = "test-sk"
-	// Product IDs and SKUs of the sample plans in config/samples.
-	basicProduct, basicSKU = "OFFI000000000000001", "demo-basic-monthly"
-	proProduct, proSKU     = "OFFI000000000000003", "demo-pro-monthly"
 )
 
 var (

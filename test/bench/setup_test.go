@@ -38,12 +38,6 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/webhook"
 )
 
-// The sample plan every benchmark order buys (config/samples, demo-basic).
-const (
-	basicProduct = "OFFI000000000000001"
-	basicSKU     = "demo-basic-monthly"
-)
-
 // settings are the sizes of a run; BENCH_QUICK=1 shrinks them to a smoke run.
 type settings struct {
 	provision    []int // orders per provisioning run; the last is audited
@@ -186,7 +180,8 @@ func setup(t *testing.T) *bench {
 	return b
 }
 
-// registerOrders makes the Query Order stand-in know the orders of a load run.
+// registerOrders makes the Query Order stand-in know the orders of a load run; each buys the
+// sample plan testenv.BasicPlan.
 func (b *bench) registerOrders(prefix string, n int) {
 	expire := time.Now().AddDate(1, 0, 0)
 	for i := range n {
@@ -194,7 +189,7 @@ func (b *bench) registerOrders(prefix string, n int) {
 		b.koo.RegisterOrder(openapi.Order{OrderID: id, OrderType: openapi.OrderTypeNew, CreateTime: time.Now(),
 			Lines: []openapi.OrderLine{{OrderLineID: simulator.MockLineID(id), ChargingMode: openapi.ChargingPeriod,
 				PeriodType: openapi.PeriodMonth, PeriodNum: 1, ExpireTime: expire,
-				Products: []openapi.Product{{ProductID: basicProduct, SKUCode: basicSKU, ProductName: "bench"}}}}})
+				Products: []openapi.Product{{ProductID: testenv.BasicProduct, SKUCode: testenv.BasicSKU, ProductName: "bench"}}}}})
 	}
 }
 

@@ -52,10 +52,11 @@ const (
 	suiteDeadline = 25 * time.Minute
 )
 
-// The sample plans' SKUs: upgrading moves a tenant from demo-basic (1 replica) to demo-pro (3).
+// The replicas of the sample plans' workloads: upgrading moves a tenant from testenv.BasicPlan
+// (1 replica) to testenv.ProPlan (3).
 const (
-	basicProduct, basicSKU, basicPlan, basicReplicas = "OFFI000000000000001", "demo-basic-monthly", "demo-basic", 1
-	proProduct, proSKU, proPlan, proReplicas         = "OFFI000000000000003", "demo-pro-monthly", "demo-pro", 3
+	basicReplicas = 1
+	proReplicas   = 3
 )
 
 // retrySchedule compresses KooGallery's automatic retries (§1.10: once an hour for 1 to 3 hours)

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
 	"github.com/marketplace-operator/marketplace-operator/render"
@@ -37,9 +38,9 @@ type tenant struct {
 }
 
 func newTenant(orderID string) *tenant {
-	registerOrder(orderID, basicProduct, basicSKU)
+	registerOrder(orderID, testenv.BasicProduct, testenv.BasicSKU)
 	upgrade := orderID + "UP"
-	registerOrder(upgrade, proProduct, proSKU)
+	registerOrder(upgrade, testenv.ProProduct, testenv.ProSKU)
 	return &tenant{orderID: orderID, upgradeOrderID: upgrade}
 }
 
@@ -148,9 +149,9 @@ func (tn *tenant) release(ctx context.Context, sim *simulator.Simulator, out *ou
 func (tn *tenant) want() (plan, order string, replicas int32) {
 	tn.mu.Lock()
 	defer tn.mu.Unlock()
-	plan, order, replicas = basicPlan, tn.orderID, basicReplicas
+	plan, order, replicas = testenv.BasicPlan, tn.orderID, basicReplicas
 	if tn.upgraded {
-		plan, order, replicas = proPlan, tn.upgradeOrderID, proReplicas
+		plan, order, replicas = testenv.ProPlan, tn.upgradeOrderID, proReplicas
 	}
 	if tn.frozen {
 		replicas = 0

@@ -24,6 +24,7 @@ import (
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/internal/rig"
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
@@ -81,7 +82,7 @@ func TestInstallWithKustomize(t *testing.T) {
 func operate(t *testing.T, koo *simulator.OpenAPIServer, op *rig.Operator) {
 	t.Helper()
 	g := NewWithT(t)
-	registerOrder(koo, "OPSORDER0001", "OFFI000000000000001", "demo-basic-monthly")
+	registerOrder(koo, "OPSORDER0001", testenv.BasicProduct, testenv.BasicSKU)
 	sim, err := simulator.New(simulator.Config{ProductionURL: op.MarketplaceURL + "/saasproduce", BasicKey: []byte(testBasicKey),
 		PollInterval: 200 * time.Millisecond, PollTimeout: 90 * time.Second})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -194,8 +195,8 @@ func lifecycle(t *testing.T, koo *simulator.OpenAPIServer, op *rig.Operator, pre
 	g := NewWithT(t)
 	c := ctx(t)
 	orderID, upgradeID := prefix+"ORDER0001", prefix+"CHANGE0001"
-	registerOrder(koo, orderID, "OFFI000000000000001", "demo-basic-monthly")
-	registerOrder(koo, upgradeID, "OFFI000000000000003", "demo-pro-monthly")
+	registerOrder(koo, orderID, testenv.BasicProduct, testenv.BasicSKU)
+	registerOrder(koo, upgradeID, testenv.ProProduct, testenv.ProSKU)
 	sim, err := simulator.New(simulator.Config{ProductionURL: op.MarketplaceURL + "/saasproduce", BasicKey: []byte(testBasicKey),
 		KitKey: []byte("e2e-kit-key-0123456789"), PollInterval: 200 * time.Millisecond, PollTimeout: 90 * time.Second,
 		RetrySchedule: []time.Duration{time.Second, 2 * time.Second}})
@@ -231,7 +232,7 @@ func lifecycle(t *testing.T, koo *simulator.OpenAPIServer, op *rig.Operator, pre
 	expectReadyPods(t, ns, 3)
 	g.Eventually(func(g Gomega) {
 		got := instanceByID(g, id)
-		g.Expect(got.Status.Plan).To(Equal("demo-pro"))
+		g.Expect(got.Status.Plan).To(Equal(testenv.ProPlan))
 		g.Expect(got.Status.Phase).To(Equal("Ready"))
 	}).WithTimeout(60 * time.Second).Should(Succeed())
 
