@@ -91,7 +91,7 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 	s := scheme.New()
 	r := &Reconciler{Scheme: s}
 	codec := protobuf.NewSerializer(s, s)
-	plan, err := testenv.SamplePlan(testenv.SamplePlanFiles[0])
+	plan, err := testenv.SamplePlan(testenv.BasicPlanFile)
 	if err != nil {
 		b.Fatal(err)
 	}
