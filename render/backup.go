@@ -15,8 +15,8 @@ var jobType = metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}
 
 // BackupJob is the Job run before a released tenant is deleted, or nil when the plan has no
 // backup. Its name is always BackupJobName, whatever the template says, so a release retried
-// after a restart finds the Job it started. It carries the common and plan labels but not the
-// template label, so pruning of the workload never removes it.
+// after a restart finds the Job it started. It carries the common and plan labels. It is not
+// part of the workload, so it is never listed in status.resources and pruning never removes it.
 func BackupJob(inst *v1alpha1.MarketplaceInstance, plan *v1alpha1.MarketplacePlan) (*batchv1.Job, error) {
 	if plan.Spec.Backup == nil {
 		return nil, nil

@@ -66,7 +66,7 @@ const (
 // truncation would give two long instances sharing a prefix the same namespace.
 //
 // A hashed name could still equal the plain name of another, specially crafted instance; the
-// namespace's instance label tells the reconciler whose it is.
+// namespace's controller reference (OwnedBy) tells whose it is.
 func NamespaceName(instanceName string) string {
 	name := NamespacePrefix + instanceName
 	if len(name) <= maxNameLength {
@@ -79,8 +79,9 @@ func NamespaceName(instanceName string) string {
 	return prefix + "-" + suffix
 }
 
-// Labels are the labels of every object rendered for inst. The reconciler's caches and watches
-// select on the instance label, so every child must carry it.
+// Labels are the labels of every object rendered for inst. The manager's cache holds only
+// objects that carry the instance label, so every child must carry it. They say where an object
+// came from; whose it is, is its controller reference (OwnerReference, OwnedBy).
 func Labels(inst *v1alpha1.MarketplaceInstance) map[string]string {
 	return map[string]string{
 		v1alpha1.LabelInstance: inst.Name,
@@ -97,8 +98,8 @@ func AdminUserName(plan *v1alpha1.MarketplacePlan) string {
 	return DefaultAdminUserName
 }
 
-// mergeLabels returns base overlaid with ours: our labels win because the reconciler's watches
-// and pruning depend on them being exact.
+// mergeLabels returns base overlaid with ours: our labels win, so a template can neither drop an
+// object out of the manager's cache nor make it say it came from another instance or plan.
 func mergeLabels(base map[string]string, ours map[string]string) map[string]string {
 	merged := make(map[string]string, len(base)+len(ours))
 	maps.Copy(merged, base)

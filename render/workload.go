@@ -67,8 +67,8 @@ func Workload(inst *v1alpha1.MarketplaceInstance, plan *v1alpha1.MarketplacePlan
 	ours := mergeLabels(Labels(inst), map[string]string{v1alpha1.LabelPlan: plan.Name})
 	objs := make([]*unstructured.Unstructured, 0, len(plan.Spec.Manifests))
 	var errs []error
-	// Two manifests owning one object would undo each other on every apply, and share no
-	// template label for pruning.
+	// Two manifests rendering one object would undo each other on every apply, and the object
+	// would be listed twice in status.resources, the applied set pruning compares with.
 	renderedBy := make(map[objectKey]string, len(plan.Spec.Manifests))
 	seenTemplate := make(map[string]bool, len(plan.Spec.Manifests))
 	templates := make([]string, 0, len(plan.Spec.Manifests))

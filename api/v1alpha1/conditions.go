@@ -54,12 +54,14 @@ const (
 const (
 	// FinalizerRelease holds a MarketplaceInstance until its tenant is gone.
 	FinalizerRelease = "saas.marketplace.dev/release"
-	// LabelInstance names the MarketplaceInstance that owns an object. Caches and watches are
-	// scoped to it.
+	// LabelInstance names the MarketplaceInstance an object was made for. The manager's cache
+	// holds only objects that carry it. It does not decide ownership: the object's controller
+	// reference to the instance does.
 	LabelInstance = "saas.marketplace.dev/instance"
 	// LabelPlan names the MarketplacePlan an object was rendered from.
 	LabelPlan = "saas.marketplace.dev/plan"
-	// LabelTemplate names the plan manifest an object was rendered from; pruning keys on it.
+	// LabelTemplate names the plan manifest an object was rendered from, for people: pruning
+	// compares the rendered objects with status.resources.
 	LabelTemplate = "saas.marketplace.dev/template"
 	// AnnotationPaused, set to "true", pauses an instance like spec.paused.
 	AnnotationPaused = "saas.marketplace.dev/paused"
