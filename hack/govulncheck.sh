@@ -13,7 +13,7 @@
 #      ID/<GO-ID>.json) by vulndb's own cmd/indexdb, built at the pinned INDEXDB_VERSION;
 #   3. the OSV files carry no modified dates (upstream adds them when it publishes), so
 #      index/db.json gets the vulndb commit time: that is the age of the data, printed below. A
-#      database older than MPO_VULNDB_MAX_AGE_DAYS (30) fails the run (exit 4) before anything is
+#      database older than MPO_VULNDB_MAX_AGE_DAYS (60) fails the run (exit 4) before anything is
 #      scanned, as does one whose age cannot be read: "no vulnerabilities found" in a database
 #      nobody has updated for months would be a false all-clear;
 #   4. govulncheck runs in its default (symbol) mode on the repository root and exits non-zero
@@ -37,7 +37,7 @@
 # usage: hack/govulncheck.sh [govulncheck args]   (default args: ./...; e.g. -show verbose ./...)
 #        With -format json/sarif/openvex, govulncheck exits 0 whatever it finds.
 # env:   MPO_VULNDB_VERSION=<version>   use that golang.org/x/vulndb version instead of @latest
-#        MPO_VULNDB_MAX_AGE_DAYS=<days>  the oldest database accepted, in days (default 30)
+#        MPO_VULNDB_MAX_AGE_DAYS=<days>  the oldest database accepted, in days (default 60)
 # exit:  0 nothing reachable found; 3 vulnerabilities reachable; 4 database too old (or its age
 #        unknown); 2 no database or bad usage; anything else: govulncheck or a build failed
 set -euo pipefail
@@ -45,7 +45,7 @@ set -euo pipefail
 GOVULNCHECK_VERSION=v1.9.0                             # golang.org/x/vuln/cmd/govulncheck
 INDEXDB_VERSION=v0.0.0-20261105234957-e22db6528018     # golang.org/x/vulndb/cmd/indexdb
 VULNDB_QUERY=${MPO_VULNDB_VERSION:-latest}             # the data: newest the proxy serves
-MAX_AGE_DAYS=${MPO_VULNDB_MAX_AGE_DAYS:-30}            # the oldest data accepted
+MAX_AGE_DAYS=${MPO_VULNDB_MAX_AGE_DAYS:-60}            # the oldest data accepted
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)

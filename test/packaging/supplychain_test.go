@@ -35,7 +35,7 @@ func TestDockerfileBuildsWithTheToolchainOfGoMod(t *testing.T) {
 // TestGovulncheckRefusesAStaleDatabase runs hack/govulncheck.sh on a cached vulnerability
 // database of a given age, with the module proxy off (so the cached database is what it gets)
 // and a stand-in for govulncheck that reports nothing: a database older than
-// MPO_VULNDB_MAX_AGE_DAYS (30 by default), or of unknown age, must fail the run before any scan.
+// MPO_VULNDB_MAX_AGE_DAYS (60 by default), or of unknown age, must fail the run before any scan.
 func TestGovulncheckRefusesAStaleDatabase(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("bash"); err != nil {
@@ -56,8 +56,8 @@ func TestGovulncheckRefusesAStaleDatabase(t *testing.T) {
 		says     string
 	}{
 		{name: "fresh", modified: stamp(2 * day), code: 0, says: "fake govulncheck -db file://"},
-		{name: "stale", modified: stamp(45 * day), code: 4, says: "45 days old, older than 30 days"},
-		{name: "stale, but within a raised limit", modified: stamp(45 * day), maxAge: "60", code: 0, says: "fake govulncheck"},
+		{name: "stale", modified: stamp(75 * day), code: 4, says: "75 days old, older than 60 days"},
+		{name: "stale, but within a raised limit", modified: stamp(75 * day), maxAge: "90", code: 0, says: "fake govulncheck"},
 		{name: "within a lowered limit", modified: stamp(10 * day), maxAge: "7", code: 4, says: "older than 7 days"},
 		{name: "age unknown", modified: "", code: 4, says: "cannot tell when"},
 		{name: "age unreadable", modified: "last tuesday", code: 4, says: "cannot tell when"},
