@@ -100,7 +100,7 @@ func awaitPolicies(ctx context.Context, cfg *rest.Config) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the manager-scope admission policy is not enforced after a minute (last answer: %v)", err)
+			return fmt.Errorf("the manager-scope admission policy is not enforced after a minute (last answer: %w)", err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
