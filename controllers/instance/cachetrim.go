@@ -2,7 +2,6 @@ package instance
 
 import (
 	"strings"
-	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -11,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -82,29 +80,21 @@ func podSecurityLabels(labels map[string]string) map[string]string {
 			if out == nil {
 				out = make(map[string]string, 6)
 			}
-			out[shared(k)] = shared(v)
+			out[k] = v
 		}
 	}
 	return out
 }
 
-// compactMeta keeps of a child's metadata what the steps read, and shares the strings that
-// many cached objects repeat: the nine children of an instance carry its name, UID and
-// namespace, and every tenant has a "web" or a "tenant-quota". Decoding gives each object
-// its own copy of every string; the shared copies are dropped by the runtime once no cached
-// object holds them (unique.Make).
+// compactMeta keeps of a child's metadata what the steps read.
 func compactMeta(a metav1.Object) {
 	a.SetManagedFields(nil)
 	a.SetLabels(nil)
 	a.SetUID("")
 	stashAnnotations(a)
-	a.SetName(shared(a.GetName()))
-	a.SetNamespace(shared(a.GetNamespace()))
 	refs := a.GetOwnerReferences()
 	for i := range refs {
 		r := &refs[i]
-		r.APIVersion, r.Kind, r.Name = shared(r.APIVersion), shared(r.Kind), shared(r.Name)
-		r.UID = types.UID(shared(string(r.UID)))
 		r.Controller, r.BlockOwnerDeletion = sharedBool(r.Controller), sharedBool(r.BlockOwnerDeletion)
 	}
 }
@@ -150,15 +140,10 @@ var stashed = [...]struct{ field, annotation string }{
 func availableOnly(conds []appsv1.DeploymentCondition) []appsv1.DeploymentCondition {
 	for _, c := range conds {
 		if c.Type == appsv1.DeploymentAvailable {
-			return []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionStatus(shared(string(c.Status)))}}
+			return []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: c.Status}}
 		}
 	}
 	return nil
-}
-
-// shared returns the one copy of s that every cached object holding s shares.
-func shared(s string) string {
-	return unique.Make(s).Value()
 }
 
 // sharedBool returns a pointer to one of two shared bools, or nil: every owner reference holds
@@ -176,42 +161,12 @@ func sharedBool(b *bool) *bool {
 
 var boolTrue, boolFalse = true, false
 
-// trimInstance drops an instance's managed fields and shares the strings that every instance
-// repeats: condition types, statuses and reasons, the order's product fields, plan and phase,
-// the workload's kinds and names, history activities and results, the release finalizer. Each
-// instance-specific string (IDs, messages naming the tenant) keeps its own copy: sharing costs a
-// table entry, more than a copy of a string nothing else holds. Its namespace is shared with
-// its children's.
+// trimInstance drops an instance's managed fields.
 func trimInstance(obj any) (any, error) {
 	inst, ok := obj.(*saasv1alpha1.MarketplaceInstance)
 	if !ok {
 		return cache.TransformStripManagedFields()(obj)
 	}
 	inst.ManagedFields = nil
-	for i := range inst.Finalizers {
-		inst.Finalizers[i] = shared(inst.Finalizers[i])
-	}
-	inst.Spec.Plan, inst.Spec.State = shared(inst.Spec.Plan), saasv1alpha1.InstanceState(shared(string(inst.Spec.State)))
-	st := &inst.Status
-	for i := range st.Conditions {
-		c := &st.Conditions[i]
-		c.Type, c.Status, c.Reason = shared(c.Type), metav1.ConditionStatus(shared(string(c.Status))), shared(c.Reason)
-	}
-	st.Phase, st.Plan, st.Namespace = shared(st.Phase), shared(st.Plan), shared(st.Namespace)
-	if o := st.Order; o != nil {
-		o.OrderType, o.ProductID, o.SKUCode = shared(o.OrderType), shared(o.ProductID), shared(o.SKUCode)
-		o.ChargingMode, o.PeriodType = shared(o.ChargingMode), shared(o.PeriodType)
-	}
-	for i := range st.Resources {
-		r := &st.Resources[i]
-		r.APIVersion, r.Kind, r.Name = shared(r.APIVersion), shared(r.Kind), shared(r.Name)
-	}
-	if ref := st.CredentialsSecretRef; ref != nil {
-		ref.Name, ref.Namespace = shared(ref.Name), shared(ref.Namespace)
-	}
-	for i := range st.History {
-		h := &st.History[i]
-		h.Activity, h.Result = shared(h.Activity), shared(h.Result)
-	}
 	return inst, nil
 }
