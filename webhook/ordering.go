@@ -185,9 +185,7 @@ func inHistory(h []saasv1alpha1.Operation, op saasv1alpha1.Operation) bool {
 
 // reread fetches the instance from the API server. A call is decided on that copy, not the
 // cache's: under load the cache can lag by seconds, and a decision on an older copy fails its
-// patch's test, costing a refused write, a pause and a retry (measured in the bench's audited
-// runs at 50 calls/s during provisioning: 36 % of the endpoint's spec patches refused when it
-// decided on the cache, none since). After a conflict (attempt > 0) it first pauses briefly,
+// patch's test, costing a refused write, a pause and a retry. After a conflict (attempt > 0) it first pauses briefly,
 // jittered, so racing replicas fall out of step.
 func (s *Server) reread(ctx context.Context, attempt int, inst **saasv1alpha1.MarketplaceInstance) error {
 	if attempt > 0 {

@@ -51,7 +51,7 @@ func setMemoryLimit(getenv func(string) string, readFile func(string) ([]byte, e
 // defaultGCPercent replaces Go's default GOGC of 100. Most of the manager's heap is its cache,
 // which lives as long as the process: with 100 the collector lets the heap grow to twice that
 // before it runs, so the resident size is about twice what the manager holds. 50 keeps the
-// headroom at half the cache (measured: see the README's Performance section), for collections
+// headroom at half the cache, for collections
 // about twice as frequent while instances are being provisioned and nearly none at rest.
 const defaultGCPercent = 50
 
