@@ -9,7 +9,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -17,10 +16,12 @@ import (
 )
 
 // trimForCache drops, before an object enters the cache, what the operator never reads of its
-// kind, so the cache of every tenant's children stays small at thousands of instances. It is
+// kind, so the cache of every tenant's children stays small at thousands of instances. It only
+// drops fields, never stores one in another's place: a cached child is a faithful subset of the
+// server's object, and any read of it (a Get, a watch event) sees true values or none. It is
 // idempotent, as client-go requires of a transform. What a step reads of a cached child is its
-// name, owner references, generation, creation time (not its UID), two annotations of the
-// operator's own (applied hash, frozen replicas) and, for some kinds, status or a field or two:
+// name, namespace, owner references, generation and creation time, and for some kinds status
+// or a field or two:
 //
 //   - Deployment, StatefulSet: spec.replicas and status (readiness, freeze); not the Pod
 //     template, and of a Deployment's conditions only Available's status.
@@ -31,14 +32,12 @@ import (
 //   - ResourceQuota, LimitRange, Service, Ingress: metadata only. A quota's usage is read from
 //     the API server by the two rare steps that need it (a plan change's check and a downgrade).
 //
-// A cached child has no other labels (ownership is read from its controller reference, see render.OwnedBy)
-// and no annotations map: the two annotations it keeps are in two strings (stashAnnotations).
-// A Go map costs over 300 bytes even with one entry, and labels and annotations were the
-// largest part of a trimmed child. See compactMeta for the rest.
+// A cached child has no annotations, no UID and no labels but a Namespace's Pod Security ones:
+// ownership is read from its controller reference (render.OwnedBy), and what the operator
+// remembers about a child is in the instance's status inventory (status.resources and
+// status.baseResources), not on the child. A Go map costs over 300 bytes even with one entry.
 //
-// A Get of a cached child therefore returns a partial object: read children through
-// Reconciler.live, which puts the annotations back, and anything else from the API server
-// (Reconciler.APIReader).
+// Anything else of a child is read from the API server (Reconciler.APIReader).
 func trimForCache(obj any) (any, error) {
 	var podSecurity map[string]string
 	if ns, ok := obj.(*corev1.Namespace); ok {
@@ -90,49 +89,13 @@ func podSecurityLabels(labels map[string]string) map[string]string {
 func compactMeta(a metav1.Object) {
 	a.SetManagedFields(nil)
 	a.SetLabels(nil)
+	a.SetAnnotations(nil)
 	a.SetUID("")
-	stashAnnotations(a)
 	refs := a.GetOwnerReferences()
 	for i := range refs {
 		r := &refs[i]
 		r.Controller, r.BlockOwnerDeletion = sharedBool(r.Controller), sharedBool(r.BlockOwnerDeletion)
 	}
-}
-
-// stashAnnotations keeps the two annotations a step reads of a cached child in two metadata
-// strings the operator's children never use, and drops the annotations map: selfLink (no API
-// server sets it since Kubernetes 1.20) holds the applied hash, generateName (children have
-// fixed names) the frozen replicas. restoreAnnotations puts them back on a copy read from the
-// cache; nothing else reads a cached child's annotations.
-//
-// An object without annotations is left as it is: it has been stashed already. client-go runs
-// the transform twice on the objects of an initial list (once as the list streams in, once as
-// they enter the informer's queue), and a second stash would wipe the first.
-func stashAnnotations(a metav1.Object) {
-	ann := a.GetAnnotations()
-	if ann == nil {
-		return
-	}
-	a.SetSelfLink(ann[annotationAppliedHash])
-	a.SetGenerateName(ann[saasv1alpha1.AnnotationFrozenReplicas])
-	a.SetAnnotations(nil)
-}
-
-// restoreAnnotations undoes stashAnnotations on u, a copy of a cached child.
-func restoreAnnotations(u *unstructured.Unstructured) {
-	for _, s := range stashed {
-		v, _, _ := unstructured.NestedString(u.Object, "metadata", s.field)
-		unstructured.RemoveNestedField(u.Object, "metadata", s.field)
-		if v != "" {
-			_ = unstructured.SetNestedField(u.Object, v, "metadata", "annotations", s.annotation) // metadata is a map: cannot fail
-		}
-	}
-}
-
-// stashed are the metadata fields that hold a cached child's annotations (stashAnnotations).
-var stashed = [...]struct{ field, annotation string }{
-	{"selfLink", annotationAppliedHash},
-	{"generateName", saasv1alpha1.AnnotationFrozenReplicas},
 }
 
 // availableOnly keeps of a Deployment's conditions the status of Available, the one that

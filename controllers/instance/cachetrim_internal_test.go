@@ -1,7 +1,6 @@
 package instance
 
 import (
-	"maps"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -10,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
@@ -23,7 +21,7 @@ func TestTrimForCache(t *testing.T) {
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: "web", Namespace: "t", UID: "u-web",
 			Labels:      map[string]string{"saas.marketplace.dev/instance": "i", "pod-security.kubernetes.io/enforce": "restricted"},
-			Annotations: map[string]string{annotationAppliedHash: "abc", "deployment.kubernetes.io/revision": "3"},
+			Annotations: map[string]string{"saas.marketplace.dev/applied-hash": "abc", "deployment.kubernetes.io/revision": "3"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "saas.marketplace.dev/v1alpha1", Kind: "MarketplaceInstance",
 				Name: "i", UID: "u-1", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "marketplace-operator"}}}
@@ -71,15 +69,15 @@ func TestTrimForCache(t *testing.T) {
 }
 
 // client-go runs the transform twice on the objects of an initial list: the second pass must
-// change nothing, or a restarted manager loses every applied hash and rewrites every child.
+// change nothing.
 func TestTrimForCacheIsIdempotent(t *testing.T) {
 	objs := []any{
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", UID: "u", Labels: map[string]string{"a": "b"},
-			Annotations: map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "2", "other": "x"}},
+			Annotations: map[string]string{"saas.marketplace.dev/applied-hash": "abc", saasv1alpha1.AnnotationFrozenReplicas: "2", "other": "x"}},
 			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0)},
 			Status: appsv1.DeploymentStatus{Conditions: []appsv1.DeploymentCondition{
 				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Message: "m"}}}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "t", Annotations: map[string]string{annotationAppliedHash: "def"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "t", Annotations: map[string]string{"saas.marketplace.dev/applied-hash": "def"}},
 			Data: map[string][]byte{"password": []byte("p")}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "t", Annotations: map[string]string{"other": "x"}}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t"}},
@@ -98,38 +96,27 @@ func TestTrimForCacheIsIdempotent(t *testing.T) {
 	}
 }
 
-// A child read from the cache has the annotations the steps read back, and nothing else of
-// the trimmed metadata.
-func TestRestoreAnnotations(t *testing.T) {
-	for name, tc := range map[string]struct{ in, want map[string]string }{
-		"hash and frozen replicas": {
-			in:   map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "3", "other": "x"},
-			want: map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "3"}},
-		"hash only": {in: map[string]string{annotationAppliedHash: "abc"}, want: map[string]string{annotationAppliedHash: "abc"}},
-		"none":      {in: map[string]string{"other": "x"}, want: nil},
-	} {
-		t.Run(name, func(t *testing.T) {
-			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", Annotations: tc.in}}
-			if _, err := trimForCache(d); err != nil {
-				t.Fatal(err)
-			}
-			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d.DeepCopy())
-			if err != nil {
-				t.Fatal(err)
-			}
-			u := &unstructured.Unstructured{Object: m}
-			restoreAnnotations(u)
-			if got := u.GetAnnotations(); !maps.Equal(got, tc.want) {
-				t.Errorf("annotations %v, want %v", got, tc.want)
-			}
-			if u.GetSelfLink() != "" || u.GetGenerateName() != "" {
-				t.Errorf("stash left in metadata: %v", u.Object["metadata"])
-			}
-		})
+// A cached child holds true values or none: its trimmed metadata stores nothing in another
+// field's place, so a Get of it, or a watch event, never shows a disguised object.
+func TestTrimForCacheIsFaithful(t *testing.T) {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", Generation: 3, ResourceVersion: "7",
+		Annotations: map[string]string{"saas.marketplace.dev/applied-hash": "abc", saasv1alpha1.AnnotationFrozenReplicas: "3"}},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}}
+	want := d.DeepCopy()
+	if _, err := trimForCache(d); err != nil {
+		t.Fatal(err)
+	}
+	want.Annotations = nil
+	if !equality.Semantic.DeepEqual(d, want) {
+		t.Errorf("trimmed:\n%+v\nwant a subset of the server's object:\n%+v", d, want)
+	}
+	if d.SelfLink != "" || d.GenerateName != "" {
+		t.Errorf("metadata repurposed: selfLink %q, generateName %q", d.SelfLink, d.GenerateName)
 	}
 }
 
-// An instance is cached whole but for its managed fields.
+// An instance is cached whole but for its managed fields: its status inventory is what the
+// reconciler remembers about its children.
 func TestTrimInstance(t *testing.T) {
 	now := metav1.Now()
 	a := readyInstance(1, now)

@@ -27,9 +27,6 @@ type scope struct {
 	// requeueAfter is the soonest time-based wake-up a step asked for (expiry, backoff,
 	// retention); zero means none.
 	requeueAfter time.Duration
-	// workloadHashes is the applied hash each workload object must carry to be the one this
-	// pass asked for, by resource.
-	workloadHashes map[saasv1alpha1.ResourceRef]string
 	// recordedCreation: this pass added the creating call to status.history, which held
 	// historyRead before.
 	recordedCreation bool
