@@ -79,7 +79,7 @@ func podSecurityLabels(labels map[string]string) map[string]string {
 			if out == nil {
 				out = make(map[string]string, 6)
 			}
-			out[k] = v
+			out[constant(k)] = constant(v)
 		}
 	}
 	return out
@@ -94,6 +94,7 @@ func compactMeta(a metav1.Object) {
 	refs := a.GetOwnerReferences()
 	for i := range refs {
 		r := &refs[i]
+		r.APIVersion, r.Kind = constant(r.APIVersion), constant(r.Kind)
 		r.Controller, r.BlockOwnerDeletion = sharedBool(r.Controller), sharedBool(r.BlockOwnerDeletion)
 	}
 }
@@ -103,11 +104,60 @@ func compactMeta(a metav1.Object) {
 func availableOnly(conds []appsv1.DeploymentCondition) []appsv1.DeploymentCondition {
 	for _, c := range conds {
 		if c.Type == appsv1.DeploymentAvailable {
-			return []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: c.Status}}
+			return []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionStatus(constant(string(c.Status)))}}
 		}
 	}
 	return nil
 }
+
+// constant returns s as the operator's or Kubernetes' constant of the same value when the
+// vocabulary has one, else s itself. A decoded object holds its own copy of every string; the
+// constants are static data, so the cached objects that repeat one hold no copy at all.
+// Strings of one tenant (names, UIDs, messages) are not in the vocabulary: nothing would say
+// when their one copy may go.
+func constant(s string) string {
+	if c, ok := vocabulary[s]; ok {
+		return c
+	}
+	return s
+}
+
+// vocabulary holds the strings that every instance's cached objects repeat: the owner
+// reference's API version and kind, the kinds, API versions and fixed names of the inventory,
+// condition types, statuses and reasons, phases, the finalizer and the namespace's Pod Security
+// labels.
+var vocabulary = func() map[string]string {
+	m := map[string]string{}
+	for _, c := range []string{
+		saasv1alpha1.GroupVersion.String(), render.InstanceKind, saasv1alpha1.FinalizerRelease,
+		"v1", "apps/v1", "batch/v1", "networking.k8s.io/v1", "policy/v1", "autoscaling/v2", "rbac.authorization.k8s.io/v1",
+		"Namespace", "ResourceQuota", "LimitRange", "Secret", "Service", "ConfigMap", "ServiceAccount", "PersistentVolumeClaim",
+		"Deployment", "StatefulSet", "Job", "CronJob", "NetworkPolicy", "Ingress", "PodDisruptionBudget",
+		"HorizontalPodAutoscaler", "Role", "RoleBinding",
+		render.QuotaName, render.LimitRangeName, render.DenyIngressPolicyName, render.AllowIngressPolicyName,
+		render.EgressPolicyName, render.CredentialsSecretName,
+		string(metav1.ConditionTrue), string(metav1.ConditionFalse), string(metav1.ConditionUnknown),
+		saasv1alpha1.ConditionReady, saasv1alpha1.ConditionOrderResolved, saasv1alpha1.ConditionProvisioned,
+		saasv1alpha1.ConditionFrozen, saasv1alpha1.ConditionDegraded, saasv1alpha1.ConditionReleased, saasv1alpha1.ConditionPaused,
+		saasv1alpha1.ReasonResolved, saasv1alpha1.ReasonQueryFailed, saasv1alpha1.ReasonOrderNotFound, saasv1alpha1.ReasonUnknownSKU,
+		saasv1alpha1.ReasonAmbiguousPlan, saasv1alpha1.ReasonPlanNotFound, saasv1alpha1.ReasonDebugOrder,
+		saasv1alpha1.ReasonProvisioning, saasv1alpha1.ReasonUpgrading, saasv1alpha1.ReasonAvailable,
+		saasv1alpha1.ReasonRenderFailed, saasv1alpha1.ReasonApplyFailed, saasv1alpha1.ReasonConflict,
+		saasv1alpha1.ReasonDowngradeRefused, saasv1alpha1.ReasonFrozenByOrder, saasv1alpha1.ReasonExpired,
+		saasv1alpha1.ReasonActive, saasv1alpha1.ReasonRetaining, saasv1alpha1.ReasonBackingUp,
+		saasv1alpha1.ReasonBackupFailed, saasv1alpha1.ReasonDeleting, saasv1alpha1.ReasonPaused,
+		"Pending", "Ready", "Upgrading", "Frozen", "Releasing", "Failed", "Paused", "Debug",
+		"restricted", "latest",
+	} {
+		m[c] = c
+	}
+	for _, mode := range []string{"enforce", "audit", "warn"} {
+		for _, k := range []string{render.PodSecurityLabelPrefix + mode, render.PodSecurityLabelPrefix + mode + "-version"} {
+			m[k] = k // built at start-up: one copy, held by the vocabulary for good
+		}
+	}
+	return m
+}()
 
 // sharedBool returns a pointer to one of two shared bools, or nil: every owner reference holds
 // two, a heap allocation each once decoded.
@@ -124,12 +174,28 @@ func sharedBool(b *bool) *bool {
 
 var boolTrue, boolFalse = true, false
 
-// trimInstance drops an instance's managed fields.
+// trimInstance drops an instance's managed fields, and holds the strings that every instance
+// repeats as constants (see constant).
 func trimInstance(obj any) (any, error) {
 	inst, ok := obj.(*saasv1alpha1.MarketplaceInstance)
 	if !ok {
 		return cache.TransformStripManagedFields()(obj)
 	}
 	inst.ManagedFields = nil
+	for i := range inst.Finalizers {
+		inst.Finalizers[i] = constant(inst.Finalizers[i])
+	}
+	st := &inst.Status
+	st.Phase = constant(st.Phase)
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		c.Type, c.Status, c.Reason = constant(c.Type), metav1.ConditionStatus(constant(string(c.Status))), constant(c.Reason)
+	}
+	for _, refs := range [][]saasv1alpha1.ResourceRef{st.Resources, st.BaseResources} {
+		for i := range refs {
+			r := &refs[i]
+			r.APIVersion, r.Kind, r.Name = constant(r.APIVersion), constant(r.Kind), constant(r.Name)
+		}
+	}
 	return inst, nil
 }

@@ -1,7 +1,9 @@
 package instance
 
 import (
+	"encoding/json"
 	"testing"
+	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -129,4 +131,45 @@ func TestTrimInstance(t *testing.T) {
 	if !equality.Semantic.DeepEqual(a, want) {
 		t.Errorf("values changed:\n%+v\nwant\n%+v", a, want)
 	}
+}
+
+// The strings every instance repeats are held as the constants themselves: decoded objects (each
+// string its own copy) end up pointing at one static copy, however long apart they were cached.
+func TestTrimSharesConstants(t *testing.T) {
+	decoded := func(o any, into any) {
+		b, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, into); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := func(name, got, want string) {
+		t.Helper()
+		if got != want || unsafe.StringData(got) != unsafe.StringData(want) {
+			t.Errorf("%s %q is not the constant %q", name, got, want)
+		}
+	}
+	inst := &saasv1alpha1.MarketplaceInstance{}
+	decoded(readyInstance(1, metav1.Now()), inst)
+	if _, err := trimInstance(inst); err != nil {
+		t.Fatal(err)
+	}
+	same("condition type", inst.Status.Conditions[0].Type, saasv1alpha1.ConditionOrderResolved)
+	same("condition reason", inst.Status.Conditions[2].Reason, saasv1alpha1.ReasonAvailable)
+	same("inventory kind", inst.Status.Resources[0].Kind, "Deployment")
+	same("inventory name", inst.Status.BaseResources[5].Name, render.QuotaName)
+	same("finalizer", inst.Finalizers[0], saasv1alpha1.FinalizerRelease)
+
+	ns := &corev1.Namespace{}
+	decoded(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "t",
+		Labels: map[string]string{render.PodSecurityLabelPrefix + "enforce": "restricted"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: saasv1alpha1.GroupVersion.String(), Kind: render.InstanceKind,
+			Name: "i", UID: "u"}}}}, ns)
+	if _, err := trimForCache(ns); err != nil {
+		t.Fatal(err)
+	}
+	same("owner kind", ns.OwnerReferences[0].Kind, render.InstanceKind)
+	same("Pod Security level", ns.Labels[render.PodSecurityLabelPrefix+"enforce"], "restricted")
 }
