@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -93,13 +94,18 @@ func rememberedReplicas(desired, live *unstructured.Unstructured, legacy *int32)
 	}
 	if live != nil {
 		if n, found, _ := unstructured.NestedInt64(live.Object, "spec", "replicas"); found {
-			return int32(n)
+			return replicas32(n)
 		}
 	}
 	if n, found, _ := unstructured.NestedInt64(desired.Object, "spec", "replicas"); found {
-		return int32(n)
+		return replicas32(n)
 	}
 	return 1
+}
+
+// replicas32 is n as a replica count (an int32 in every scalable kind's spec).
+func replicas32(n int64) int32 {
+	return int32(max(0, min(n, math.MaxInt32)))
 }
 
 // legacyFrozenReplicas reads, from the API server (the cache keeps no annotations), the
