@@ -31,6 +31,11 @@ type scope struct {
 	// historyRead before.
 	recordedCreation bool
 	historyRead      []saasv1alpha1.Operation
+	// recordedFreeze: this pass recorded a count of replicas to restore that the copy it read
+	// did not hold. The count was read from the live workload, which a pass that read an older
+	// copy of the instance may find already scaled to zero, so the write is locked: a stale pass
+	// must not replace the count a newer one stored.
+	recordedFreeze bool
 }
 
 func newScope(inst *saasv1alpha1.MarketplaceInstance, now time.Time) *scope {
@@ -158,6 +163,9 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	patch := client.MergeFrom(base)
 	if s.recordedCreation {
 		base.Status.History = s.historyRead
+	}
+	locked := s.recordedCreation || s.recordedFreeze
+	if locked {
 		patch = client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
 	}
 	if equality.Semantic.DeepEqual(base.Status, s.inst.Status) {
@@ -171,7 +179,7 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 		return nil
 	case apierrors.IsNotFound(err):
 		return nil
-	case s.recordedCreation && apierrors.IsConflict(err):
+	case locked && apierrors.IsConflict(err):
 		return errStaleCopy
 	}
 	return fmt.Errorf("patching status: %w", err)

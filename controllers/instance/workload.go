@@ -84,6 +84,7 @@ func (r *Reconciler) applyWorkloadObject(ctx context.Context, s *scope, obj *uns
 	frozenReplicas, applyNow := adjustForFreeze(obj, live, recorded, legacy, s.frozen)
 	if !applyNow {
 		entry.FrozenReplicas = frozenReplicas
+		s.recordedFreeze = true
 		s.requeueIn(staleCopyRetry)
 		return entry, nil
 	}
