@@ -68,9 +68,7 @@ const (
 	// AnnotationReconcileRequest forces a reconcile whenever its value changes (for example
 	// `kubectl annotate mpi NAME saas.marketplace.dev/reconcile-request="$(date +%s)" --overwrite`).
 	AnnotationReconcileRequest = "saas.marketplace.dev/reconcile-request"
-	// AnnotationFrozenReplicas, on a workload frozen by an operator version before the status
-	// inventory (status.resources[].frozenReplicas), keeps the replica count to restore. It is
-	// read once, when such a workload has no inventory entry yet, and never written.
+	// AnnotationFrozenReplicas, on a frozen workload, keeps the replica count to restore.
 	AnnotationFrozenReplicas = "saas.marketplace.dev/frozen-replicas"
 	// AnnotationCreatedByCall holds the signed timestamp (Unix ms) of the newInstance call that
 	// created the instance. The reconciler's first status write records that call in

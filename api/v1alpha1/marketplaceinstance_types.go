@@ -235,9 +235,7 @@ type Operation struct {
 	Result string `json:"result,omitempty"`
 }
 
-// ResourceRef names one tenant object the operator applied, and records what
-// it must remember about it: what it last applied, the generation that apply
-// produced, and the replicas a freeze took away.
+// ResourceRef names one tenant object rendered from the plan.
 type ResourceRef struct {
 	// apiVersion of the object.
 	// +required
@@ -247,30 +245,10 @@ type ResourceRef struct {
 	// +required
 	// +kubebuilder:validation:MaxLength=64
 	Kind string `json:"kind"`
-	// name of the object, in the tenant namespace (a Namespace is the tenant
-	// namespace itself).
+	// name of the object, in the tenant namespace.
 	// +required
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
-	// appliedHash is a hash of the object the operator last applied. While it
-	// equals the hash of the object rendered now, the operator does not write
-	// the object again. Empty: not applied by this operator version yet, or
-	// created once and never updated (the credentials Secret).
-	// +optional
-	// +kubebuilder:validation:MaxLength=64
-	AppliedHash string `json:"appliedHash,omitempty"`
-	// appliedGeneration is the object's metadata.generation that the last apply
-	// returned. A workload is ready only once its status.observedGeneration has
-	// reached it.
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	AppliedGeneration int64 `json:"appliedGeneration,omitempty"`
-	// frozenReplicas, on a Deployment or StatefulSet of a frozen tenant, is the
-	// replica count to restore when it is unfrozen (the count it had when it
-	// was frozen). It is recorded before the workload is scaled to zero.
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	FrozenReplicas *int32 `json:"frozenReplicas,omitempty"`
 }
 
 // MaxHistory bounds status.history; the oldest entries are dropped first.
@@ -317,22 +295,12 @@ type MarketplaceInstanceStatus struct {
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 
-	// resources are the workload objects applied from the plan, sorted, with
-	// what the operator last applied to each; objects that leave the plan are
-	// pruned by comparing against this list.
+	// resources are the workload objects applied from the plan, sorted;
+	// objects that leave the plan are pruned by comparing against this list.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	Resources []ResourceRef `json:"resources,omitempty"`
-
-	// baseResources are the objects the operator keeps in every tenant
-	// whatever its plan (the namespace, quota, limit range, network policies
-	// and credentials Secret), sorted, with what it last applied to each. They
-	// are never pruned by comparison with the plan.
-	// +optional
-	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=16
-	BaseResources []ResourceRef `json:"baseResources,omitempty"`
 
 	// appInfo is the buyer-facing URLs, set once the tenant is ready.
 	// +optional

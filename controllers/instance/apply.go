@@ -22,6 +22,9 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
+// annotationAppliedHash records what we last applied, so an unchanged object costs no write.
+const annotationAppliedHash = "saas.marketplace.dev/applied-hash"
+
 // toUnstructured turns a rendered object into the apply configuration we send: GVK set,
 // owned by the instance, server-populated fields dropped.
 func (r *Reconciler) toUnstructured(inst *saasv1alpha1.MarketplaceInstance, obj client.Object) (*unstructured.Unstructured, error) {
@@ -46,39 +49,40 @@ func (r *Reconciler) toUnstructured(inst *saasv1alpha1.MarketplaceInstance, obj 
 	return u, nil
 }
 
-// apply server-side applies obj as a child of inst and returns the inventory entry that
-// records it. It writes nothing when rec, the entry recorded for obj (nil when none), holds
-// the hash obj renders to now, the object exists (live, nil when absent) and drifted finds
-// nothing to repair; it then returns rec as it is.
-//
-// An object applied by an operator version that kept its applied hash in an annotation on the
-// object has no entry yet: it is applied once more, which records it and, as the annotation
-// is no longer in what the operator applies, removes that annotation (for a Deployment, a new
-// generation, which its controller observes at once). Its hash is not adopted from the
-// annotation: that would take a read from the API server per child (the cache keeps no
-// annotations) and leave the annotation behind for good, where one apply per child both records
-// the entry and clears it.
-func (r *Reconciler) apply(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, obj client.Object,
-	live *unstructured.Unstructured, rec *saasv1alpha1.ResourceRef) (saasv1alpha1.ResourceRef, error) {
+// desiredHash is the applied hash that apply gives obj as a child of inst.
+func (r *Reconciler) desiredHash(inst *saasv1alpha1.MarketplaceInstance, obj client.Object) (string, error) {
 	u, err := r.toUnstructured(inst, obj)
 	if err != nil {
-		return saasv1alpha1.ResourceRef{}, err
+		return "", err
+	}
+	return hashObject(u)
+}
+
+// apply server-side applies obj as a child of inst, unless the live object already carries
+// the same applied hash. live may be nil when unknown.
+func (r *Reconciler) apply(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, obj client.Object, live *unstructured.Unstructured) error {
+	u, err := r.toUnstructured(inst, obj)
+	if err != nil {
+		return err
 	}
 	hash, err := hashObject(u)
 	if err != nil {
-		return saasv1alpha1.ResourceRef{}, err
+		return err
 	}
-	if rec != nil && rec.AppliedHash == hash && live != nil && !drifted(live, u) {
-		return *rec, nil
+	if live != nil && live.GetAnnotations()[annotationAppliedHash] == hash && !drifted(live, u) {
+		return nil
 	}
+	ann := u.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[annotationAppliedHash] = hash
+	u.SetAnnotations(ann)
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(render.FieldOwner), client.ForceOwnership); err != nil {
-		return saasv1alpha1.ResourceRef{}, fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+		return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
-	// The apply answered with the object as stored.
-	out := refOf(u)
-	out.AppliedHash, out.AppliedGeneration = hash, u.GetGeneration()
-	return out, nil
+	return nil
 }
 
 // drifted reports whether someone changed, since we applied it, what keeps the tenant isolated:
@@ -107,7 +111,9 @@ func drifted(live, desired *unstructured.Unstructured) bool {
 }
 
 func hashObject(u *unstructured.Unstructured) (string, error) {
-	b, err := json.Marshal(u.Object) // encoding/json sorts map keys: stable
+	c := u.DeepCopy()
+	unstructured.RemoveNestedField(c.Object, "metadata", "annotations", annotationAppliedHash)
+	b, err := json.Marshal(c.Object) // encoding/json sorts map keys: stable
 	if err != nil {
 		return "", fmt.Errorf("hashing %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
@@ -115,9 +121,9 @@ func hashObject(u *unstructured.Unstructured) (string, error) {
 	return hex.EncodeToString(sum[:8]), nil
 }
 
-// live reads the current object, from the label-scoped cache for the kinds it holds (a
-// faithful subset, see trimForCache) and from the API server otherwise. It returns nil when
-// the object does not exist.
+// live reads the current object, from the label-scoped cache for the kinds it holds (trimmed,
+// see trimForCache) and from the API server otherwise. It returns nil when the object does not
+// exist.
 func (r *Reconciler) live(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) (*unstructured.Unstructured, error) {
 	key := client.ObjectKey{Namespace: namespace, Name: name}
 	if cachedKinds[gvk] {
@@ -136,7 +142,9 @@ func (r *Reconciler) live(ctx context.Context, gvk schema.GroupVersionKind, name
 		if err != nil {
 			return nil, fmt.Errorf("converting %s %s: %w", gvk.Kind, name, err)
 		}
-		return &unstructured.Unstructured{Object: m}, nil
+		u := &unstructured.Unstructured{Object: m}
+		restoreAnnotations(u)
+		return u, nil
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)

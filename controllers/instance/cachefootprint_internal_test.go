@@ -85,7 +85,7 @@ func heapHeld(b *testing.B, wire [][]byte, kinds []string, trimmed bool) float64
 }
 
 // childrenOnTheWire renders the children of n instances of demo-basic as the API server
-// stores them (owner reference, managed fields, server-set labels, annotations and status)
+// stores them (applied hash, owner reference, managed fields, server-set labels and status)
 // and encodes them in protobuf.
 func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 	s := scheme.New()
@@ -124,6 +124,10 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			hash, err := hashObject(u)
+			if err != nil {
+				b.Fatal(err)
+			}
 			applied, err := u.MarshalJSON()
 			if err != nil {
 				b.Fatal(err)
@@ -136,6 +140,7 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 				b.Fatal(err)
 			}
 			obj := typed.(client.Object)
+			obj.SetAnnotations(merged(obj.GetAnnotations(), annotationAppliedHash, hash))
 			obj.SetUID(types.UID(fmt.Sprintf("0a1b2c3d-1111-4000-%04d-%012d", j, i)))
 			obj.SetResourceVersion(fmt.Sprint(100000 + i*len(objs) + j))
 			obj.SetCreationTimestamp(now)
@@ -178,13 +183,8 @@ func readyInstance(i int, now metav1.Time) *saasv1alpha1.MarketplaceInstance {
 				cond(saasv1alpha1.ConditionReady, "True", saasv1alpha1.ReasonAvailable, available)},
 			Order: &saasv1alpha1.ResolvedOrder{OrderID: order, OrderLineID: order + "-000001", OrderType: "NEW", ProductID: testenv.BasicProduct,
 				SKUCode: testenv.BasicSKU, ChargingMode: "PERIOD", PeriodType: "month", PeriodNum: 1, ExpireTime: &now},
-			Resources: []saasv1alpha1.ResourceRef{applied("apps/v1", "Deployment", "web", i),
-				applied("networking.k8s.io/v1", "Ingress", "web", i), applied("v1", "Service", "web", i)},
-			BaseResources: []saasv1alpha1.ResourceRef{applied("networking.k8s.io/v1", "NetworkPolicy", render.AllowIngressPolicyName, i),
-				applied("networking.k8s.io/v1", "NetworkPolicy", render.DenyIngressPolicyName, i),
-				applied("networking.k8s.io/v1", "NetworkPolicy", render.EgressPolicyName, i),
-				applied("v1", "LimitRange", render.LimitRangeName, i), applied("v1", "Namespace", ns, i),
-				applied("v1", "ResourceQuota", render.QuotaName, i), {APIVersion: "v1", Kind: "Secret", Name: render.CredentialsSecretName}},
+			Resources: []saasv1alpha1.ResourceRef{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+				{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "web"}, {APIVersion: "v1", Kind: "Service", Name: "web"}},
 			AppInfo:              &saasv1alpha1.AppInfo{FrontEndURL: "https://" + name + ".apps.example.com/", AdminURL: "https://" + name + ".apps.example.com/admin"},
 			CredentialsSecretRef: &saasv1alpha1.SecretReference{Name: render.CredentialsSecretName, Namespace: ns},
 			History: []saasv1alpha1.Operation{{Time: now, Activity: "newInstance", OrderID: order, RequestTimestamp: 1795783639235,
@@ -192,12 +192,6 @@ func readyInstance(i int, now metav1.Time) *saasv1alpha1.MarketplaceInstance {
 	}
 	inst.SetGroupVersionKind(saasv1alpha1.GroupVersion.WithKind(render.InstanceKind))
 	return inst
-}
-
-// applied is the inventory entry of a child applied once, with a hash of its own.
-func applied(apiVersion, kind, name string, i int) saasv1alpha1.ResourceRef {
-	return saasv1alpha1.ResourceRef{APIVersion: apiVersion, Kind: kind, Name: name,
-		AppliedHash: fmt.Sprintf("%016x", uint64(i)<<8|uint64(len(kind)+len(name))), AppliedGeneration: 1}
 }
 
 // serverSide adds what the API server and controllers set: the namespace's name label and

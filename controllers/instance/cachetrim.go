@@ -2,6 +2,7 @@ package instance
 
 import (
 	"strings"
+	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -9,6 +10,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -16,12 +19,10 @@ import (
 )
 
 // trimForCache drops, before an object enters the cache, what the operator never reads of its
-// kind, so the cache of every tenant's children stays small at thousands of instances. It only
-// drops fields, never stores one in another's place: a cached child is a faithful subset of the
-// server's object, and any read of it (a Get, a watch event) sees true values or none. It is
+// kind, so the cache of every tenant's children stays small at thousands of instances. It is
 // idempotent, as client-go requires of a transform. What a step reads of a cached child is its
-// name, namespace, owner references, generation and creation time, and for some kinds status
-// or a field or two:
+// name, owner references, generation, creation time (not its UID), two annotations of the
+// operator's own (applied hash, frozen replicas) and, for some kinds, status or a field or two:
 //
 //   - Deployment, StatefulSet: spec.replicas and status (readiness, freeze); not the Pod
 //     template, and of a Deployment's conditions only Available's status.
@@ -32,12 +33,14 @@ import (
 //   - ResourceQuota, LimitRange, Service, Ingress: metadata only. A quota's usage is read from
 //     the API server by the two rare steps that need it (a plan change's check and a downgrade).
 //
-// A cached child has no annotations, no UID and no labels but a Namespace's Pod Security ones:
-// ownership is read from its controller reference (render.OwnedBy), and what the operator
-// remembers about a child is in the instance's status inventory (status.resources and
-// status.baseResources), not on the child. A Go map costs over 300 bytes even with one entry.
+// A cached child has no other labels (ownership is read from its controller reference, see render.OwnedBy)
+// and no annotations map: the two annotations it keeps are in two strings (stashAnnotations).
+// A Go map costs over 300 bytes even with one entry, and labels and annotations were the
+// largest part of a trimmed child. See compactMeta for the rest.
 //
-// Anything else of a child is read from the API server (Reconciler.APIReader).
+// A Get of a cached child therefore returns a partial object: read children through
+// Reconciler.live, which puts the annotations back, and anything else from the API server
+// (Reconciler.APIReader).
 func trimForCache(obj any) (any, error) {
 	var podSecurity map[string]string
 	if ns, ok := obj.(*corev1.Namespace); ok {
@@ -79,24 +82,67 @@ func podSecurityLabels(labels map[string]string) map[string]string {
 			if out == nil {
 				out = make(map[string]string, 6)
 			}
-			out[constant(k)] = constant(v)
+			out[shared(k)] = shared(v)
 		}
 	}
 	return out
 }
 
-// compactMeta keeps of a child's metadata what the steps read.
+// compactMeta keeps of a child's metadata what the steps read, and shares the strings that
+// many cached objects repeat: the nine children of an instance carry its name, UID and
+// namespace, and every tenant has a "web" or a "tenant-quota". Decoding gives each object
+// its own copy of every string; the shared copies are dropped by the runtime once no cached
+// object holds them (unique.Make).
 func compactMeta(a metav1.Object) {
 	a.SetManagedFields(nil)
 	a.SetLabels(nil)
-	a.SetAnnotations(nil)
 	a.SetUID("")
+	stashAnnotations(a)
+	a.SetName(shared(a.GetName()))
+	a.SetNamespace(shared(a.GetNamespace()))
 	refs := a.GetOwnerReferences()
 	for i := range refs {
 		r := &refs[i]
-		r.APIVersion, r.Kind = constant(r.APIVersion), constant(r.Kind)
+		r.APIVersion, r.Kind, r.Name = shared(r.APIVersion), shared(r.Kind), shared(r.Name)
+		r.UID = types.UID(shared(string(r.UID)))
 		r.Controller, r.BlockOwnerDeletion = sharedBool(r.Controller), sharedBool(r.BlockOwnerDeletion)
 	}
+}
+
+// stashAnnotations keeps the two annotations a step reads of a cached child in two metadata
+// strings the operator's children never use, and drops the annotations map: selfLink (no API
+// server sets it since Kubernetes 1.20) holds the applied hash, generateName (children have
+// fixed names) the frozen replicas. restoreAnnotations puts them back on a copy read from the
+// cache; nothing else reads a cached child's annotations.
+//
+// An object without annotations is left as it is: it has been stashed already. client-go runs
+// the transform twice on the objects of an initial list (once as the list streams in, once as
+// they enter the informer's queue), and a second stash would wipe the first.
+func stashAnnotations(a metav1.Object) {
+	ann := a.GetAnnotations()
+	if ann == nil {
+		return
+	}
+	a.SetSelfLink(ann[annotationAppliedHash])
+	a.SetGenerateName(ann[saasv1alpha1.AnnotationFrozenReplicas])
+	a.SetAnnotations(nil)
+}
+
+// restoreAnnotations undoes stashAnnotations on u, a copy of a cached child.
+func restoreAnnotations(u *unstructured.Unstructured) {
+	for _, s := range stashed {
+		v, _, _ := unstructured.NestedString(u.Object, "metadata", s.field)
+		unstructured.RemoveNestedField(u.Object, "metadata", s.field)
+		if v != "" {
+			_ = unstructured.SetNestedField(u.Object, v, "metadata", "annotations", s.annotation) // metadata is a map: cannot fail
+		}
+	}
+}
+
+// stashed are the metadata fields that hold a cached child's annotations (stashAnnotations).
+var stashed = [...]struct{ field, annotation string }{
+	{"selfLink", annotationAppliedHash},
+	{"generateName", saasv1alpha1.AnnotationFrozenReplicas},
 }
 
 // availableOnly keeps of a Deployment's conditions the status of Available, the one that
@@ -104,60 +150,16 @@ func compactMeta(a metav1.Object) {
 func availableOnly(conds []appsv1.DeploymentCondition) []appsv1.DeploymentCondition {
 	for _, c := range conds {
 		if c.Type == appsv1.DeploymentAvailable {
-			return []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionStatus(constant(string(c.Status)))}}
+			return []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionStatus(shared(string(c.Status)))}}
 		}
 	}
 	return nil
 }
 
-// constant returns s as the operator's or Kubernetes' constant of the same value when the
-// vocabulary has one, else s itself. A decoded object holds its own copy of every string; the
-// constants are static data, so the cached objects that repeat one hold no copy at all.
-// Strings of one tenant (names, UIDs, messages) are not in the vocabulary: nothing would say
-// when their one copy may go.
-func constant(s string) string {
-	if c, ok := vocabulary[s]; ok {
-		return c
-	}
-	return s
+// shared returns the one copy of s that every cached object holding s shares.
+func shared(s string) string {
+	return unique.Make(s).Value()
 }
-
-// vocabulary holds the strings that every instance's cached objects repeat: the owner
-// reference's API version and kind, the kinds, API versions and fixed names of the inventory,
-// condition types, statuses and reasons, phases, the finalizer and the namespace's Pod Security
-// labels.
-var vocabulary = func() map[string]string {
-	m := map[string]string{}
-	for _, c := range []string{
-		saasv1alpha1.GroupVersion.String(), render.InstanceKind, saasv1alpha1.FinalizerRelease,
-		"v1", "apps/v1", "batch/v1", "networking.k8s.io/v1", "policy/v1", "autoscaling/v2", "rbac.authorization.k8s.io/v1",
-		"Namespace", "ResourceQuota", "LimitRange", "Secret", "Service", "ConfigMap", "ServiceAccount", "PersistentVolumeClaim",
-		"Deployment", "StatefulSet", "Job", "CronJob", "NetworkPolicy", "Ingress", "PodDisruptionBudget",
-		"HorizontalPodAutoscaler", "Role", "RoleBinding",
-		render.QuotaName, render.LimitRangeName, render.DenyIngressPolicyName, render.AllowIngressPolicyName,
-		render.EgressPolicyName, render.CredentialsSecretName,
-		string(metav1.ConditionTrue), string(metav1.ConditionFalse), string(metav1.ConditionUnknown),
-		saasv1alpha1.ConditionReady, saasv1alpha1.ConditionOrderResolved, saasv1alpha1.ConditionProvisioned,
-		saasv1alpha1.ConditionFrozen, saasv1alpha1.ConditionDegraded, saasv1alpha1.ConditionReleased, saasv1alpha1.ConditionPaused,
-		saasv1alpha1.ReasonResolved, saasv1alpha1.ReasonQueryFailed, saasv1alpha1.ReasonOrderNotFound, saasv1alpha1.ReasonUnknownSKU,
-		saasv1alpha1.ReasonAmbiguousPlan, saasv1alpha1.ReasonPlanNotFound, saasv1alpha1.ReasonDebugOrder,
-		saasv1alpha1.ReasonProvisioning, saasv1alpha1.ReasonUpgrading, saasv1alpha1.ReasonAvailable,
-		saasv1alpha1.ReasonRenderFailed, saasv1alpha1.ReasonApplyFailed, saasv1alpha1.ReasonConflict,
-		saasv1alpha1.ReasonDowngradeRefused, saasv1alpha1.ReasonFrozenByOrder, saasv1alpha1.ReasonExpired,
-		saasv1alpha1.ReasonActive, saasv1alpha1.ReasonRetaining, saasv1alpha1.ReasonBackingUp,
-		saasv1alpha1.ReasonBackupFailed, saasv1alpha1.ReasonDeleting, saasv1alpha1.ReasonPaused,
-		"Pending", "Ready", "Upgrading", "Frozen", "Releasing", "Failed", "Paused", "Debug",
-		"restricted", "latest",
-	} {
-		m[c] = c
-	}
-	for _, mode := range []string{"enforce", "audit", "warn"} {
-		for _, k := range []string{render.PodSecurityLabelPrefix + mode, render.PodSecurityLabelPrefix + mode + "-version"} {
-			m[k] = k // built at start-up: one copy, held by the vocabulary for good
-		}
-	}
-	return m
-}()
 
 // sharedBool returns a pointer to one of two shared bools, or nil: every owner reference holds
 // two, a heap allocation each once decoded.
@@ -174,8 +176,12 @@ func sharedBool(b *bool) *bool {
 
 var boolTrue, boolFalse = true, false
 
-// trimInstance drops an instance's managed fields, and holds the strings that every instance
-// repeats as constants (see constant).
+// trimInstance drops an instance's managed fields and shares the strings that every instance
+// repeats: condition types, statuses and reasons, the order's product fields, plan and phase,
+// the workload's kinds and names, history activities and results, the release finalizer. Each
+// instance-specific string (IDs, messages naming the tenant) keeps its own copy: sharing costs a
+// table entry, more than a copy of a string nothing else holds. Its namespace is shared with
+// its children's.
 func trimInstance(obj any) (any, error) {
 	inst, ok := obj.(*saasv1alpha1.MarketplaceInstance)
 	if !ok {
@@ -183,19 +189,29 @@ func trimInstance(obj any) (any, error) {
 	}
 	inst.ManagedFields = nil
 	for i := range inst.Finalizers {
-		inst.Finalizers[i] = constant(inst.Finalizers[i])
+		inst.Finalizers[i] = shared(inst.Finalizers[i])
 	}
+	inst.Spec.Plan, inst.Spec.State = shared(inst.Spec.Plan), saasv1alpha1.InstanceState(shared(string(inst.Spec.State)))
 	st := &inst.Status
-	st.Phase = constant(st.Phase)
 	for i := range st.Conditions {
 		c := &st.Conditions[i]
-		c.Type, c.Status, c.Reason = constant(c.Type), metav1.ConditionStatus(constant(string(c.Status))), constant(c.Reason)
+		c.Type, c.Status, c.Reason = shared(c.Type), metav1.ConditionStatus(shared(string(c.Status))), shared(c.Reason)
 	}
-	for _, refs := range [][]saasv1alpha1.ResourceRef{st.Resources, st.BaseResources} {
-		for i := range refs {
-			r := &refs[i]
-			r.APIVersion, r.Kind, r.Name = constant(r.APIVersion), constant(r.Kind), constant(r.Name)
-		}
+	st.Phase, st.Plan, st.Namespace = shared(st.Phase), shared(st.Plan), shared(st.Namespace)
+	if o := st.Order; o != nil {
+		o.OrderType, o.ProductID, o.SKUCode = shared(o.OrderType), shared(o.ProductID), shared(o.SKUCode)
+		o.ChargingMode, o.PeriodType = shared(o.ChargingMode), shared(o.PeriodType)
+	}
+	for i := range st.Resources {
+		r := &st.Resources[i]
+		r.APIVersion, r.Kind, r.Name = shared(r.APIVersion), shared(r.Kind), shared(r.Name)
+	}
+	if ref := st.CredentialsSecretRef; ref != nil {
+		ref.Name, ref.Namespace = shared(ref.Name), shared(ref.Namespace)
+	}
+	for i := range st.History {
+		h := &st.History[i]
+		h.Activity, h.Result = shared(h.Activity), shared(h.Result)
 	}
 	return inst, nil
 }

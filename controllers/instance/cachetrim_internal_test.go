@@ -1,7 +1,7 @@
 package instance
 
 import (
-	"encoding/json"
+	"maps"
 	"testing"
 	"unsafe"
 
@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
@@ -23,7 +24,7 @@ func TestTrimForCache(t *testing.T) {
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: "web", Namespace: "t", UID: "u-web",
 			Labels:      map[string]string{"saas.marketplace.dev/instance": "i", "pod-security.kubernetes.io/enforce": "restricted"},
-			Annotations: map[string]string{"saas.marketplace.dev/applied-hash": "abc", "deployment.kubernetes.io/revision": "3"},
+			Annotations: map[string]string{annotationAppliedHash: "abc", "deployment.kubernetes.io/revision": "3"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "saas.marketplace.dev/v1alpha1", Kind: "MarketplaceInstance",
 				Name: "i", UID: "u-1", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "marketplace-operator"}}}
@@ -48,10 +49,15 @@ func TestTrimForCache(t *testing.T) {
 	if len(d.ManagedFields) != 0 || d.Annotations != nil || d.Labels != nil || d.UID != "" {
 		t.Errorf("metadata: %+v", d.ObjectMeta)
 	}
-	// What decides ownership stays.
+	// What decides ownership stays, and the strings every child of the instance repeats are
+	// one copy.
 	inst := &saasv1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: "i"}}
 	if !render.OwnedBy(d, inst) || render.OwnedBy(d, &saasv1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: "j"}}) {
 		t.Errorf("ownership: %+v", d.OwnerReferences)
+	}
+	if unsafe.StringData(d.Namespace) != unsafe.StringData(np.Namespace) ||
+		unsafe.StringData(d.OwnerReferences[0].Name) != unsafe.StringData(secret.OwnerReferences[0].Name) {
+		t.Error("namespace and owner name are not shared")
 	}
 	if d.OwnerReferences[0].Controller != np.OwnerReferences[0].Controller || !*d.OwnerReferences[0].BlockOwnerDeletion {
 		t.Error("owner references' bools are not shared")
@@ -71,15 +77,15 @@ func TestTrimForCache(t *testing.T) {
 }
 
 // client-go runs the transform twice on the objects of an initial list: the second pass must
-// change nothing.
+// change nothing, or a restarted manager loses every applied hash and rewrites every child.
 func TestTrimForCacheIsIdempotent(t *testing.T) {
 	objs := []any{
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", UID: "u", Labels: map[string]string{"a": "b"},
-			Annotations: map[string]string{"saas.marketplace.dev/applied-hash": "abc", saasv1alpha1.AnnotationFrozenReplicas: "2", "other": "x"}},
+			Annotations: map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "2", "other": "x"}},
 			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0)},
 			Status: appsv1.DeploymentStatus{Conditions: []appsv1.DeploymentCondition{
 				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Message: "m"}}}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "t", Annotations: map[string]string{"saas.marketplace.dev/applied-hash": "def"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "t", Annotations: map[string]string{annotationAppliedHash: "def"}},
 			Data: map[string][]byte{"password": []byte("p")}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "t", Annotations: map[string]string{"other": "x"}}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t"}},
@@ -98,77 +104,60 @@ func TestTrimForCacheIsIdempotent(t *testing.T) {
 	}
 }
 
-// A cached child holds true values or none: its trimmed metadata stores nothing in another
-// field's place, so a Get of it, or a watch event, never shows a disguised object.
-func TestTrimForCacheIsFaithful(t *testing.T) {
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", Generation: 3, ResourceVersion: "7",
-		Annotations: map[string]string{"saas.marketplace.dev/applied-hash": "abc", saasv1alpha1.AnnotationFrozenReplicas: "3"}},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}}
-	want := d.DeepCopy()
-	if _, err := trimForCache(d); err != nil {
-		t.Fatal(err)
-	}
-	want.Annotations = nil
-	// Every field left is the server's own value (none holds another's, as selfLink and
-	// generateName once held the annotations).
-	if !equality.Semantic.DeepEqual(d, want) {
-		t.Errorf("trimmed:\n%+v\nwant a subset of the server's object:\n%+v", d, want)
+// A child read from the cache has the annotations the steps read back, and nothing else of
+// the trimmed metadata.
+func TestRestoreAnnotations(t *testing.T) {
+	for name, tc := range map[string]struct{ in, want map[string]string }{
+		"hash and frozen replicas": {
+			in:   map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "3", "other": "x"},
+			want: map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "3"}},
+		"hash only": {in: map[string]string{annotationAppliedHash: "abc"}, want: map[string]string{annotationAppliedHash: "abc"}},
+		"none":      {in: map[string]string{"other": "x"}, want: nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", Annotations: tc.in}}
+			if _, err := trimForCache(d); err != nil {
+				t.Fatal(err)
+			}
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d.DeepCopy())
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &unstructured.Unstructured{Object: m}
+			restoreAnnotations(u)
+			if got := u.GetAnnotations(); !maps.Equal(got, tc.want) {
+				t.Errorf("annotations %v, want %v", got, tc.want)
+			}
+			if u.GetSelfLink() != "" || u.GetGenerateName() != "" {
+				t.Errorf("stash left in metadata: %v", u.Object["metadata"])
+			}
+		})
 	}
 }
 
-// An instance is cached whole but for its managed fields: its status inventory is what the
-// reconciler remembers about its children.
+// Two instances decoded apart share the strings every instance repeats, and keep their values.
 func TestTrimInstance(t *testing.T) {
 	now := metav1.Now()
-	a := readyInstance(1, now)
+	a, b := readyInstance(1, now), readyInstance(2, now)
 	a.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "marketplace-operator"}}
 	want := a.DeepCopy()
 	want.ManagedFields = nil
-	if _, err := trimInstance(a); err != nil {
-		t.Fatal(err)
+	for _, o := range []any{a, b} {
+		if _, err := trimInstance(o); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if !equality.Semantic.DeepEqual(a, want) {
 		t.Errorf("values changed:\n%+v\nwant\n%+v", a, want)
 	}
-}
-
-// The strings every instance repeats are held as the constants themselves: decoded objects (each
-// string its own copy) end up pointing at one static copy, however long apart they were cached.
-func TestTrimSharesConstants(t *testing.T) {
-	decoded := func(o any, into any) {
-		b, err := json.Marshal(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, into); err != nil {
-			t.Fatal(err)
+	for name, pair := range map[string][2]string{
+		"condition reason": {a.Status.Conditions[2].Reason, b.Status.Conditions[2].Reason},
+		"SKU":              {a.Status.Order.SKUCode, b.Status.Order.SKUCode},
+		"resource kind":    {a.Status.Resources[0].Kind, b.Status.Resources[0].Kind},
+		"history result":   {a.Status.History[0].Result, b.Status.History[0].Result},
+	} {
+		if unsafe.StringData(pair[0]) != unsafe.StringData(pair[1]) {
+			t.Errorf("%s is not shared", name)
 		}
 	}
-	same := func(name, got, want string) {
-		t.Helper()
-		if got != want || unsafe.StringData(got) != unsafe.StringData(want) {
-			t.Errorf("%s %q is not the constant %q", name, got, want)
-		}
-	}
-	inst := &saasv1alpha1.MarketplaceInstance{}
-	decoded(readyInstance(1, metav1.Now()), inst)
-	if _, err := trimInstance(inst); err != nil {
-		t.Fatal(err)
-	}
-	same("condition type", inst.Status.Conditions[0].Type, saasv1alpha1.ConditionOrderResolved)
-	same("condition reason", inst.Status.Conditions[2].Reason, saasv1alpha1.ReasonAvailable)
-	same("inventory kind", inst.Status.Resources[0].Kind, "Deployment")
-	same("inventory name", inst.Status.BaseResources[5].Name, render.QuotaName)
-	same("finalizer", inst.Finalizers[0], saasv1alpha1.FinalizerRelease)
-
-	ns := &corev1.Namespace{}
-	decoded(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "t",
-		Labels: map[string]string{render.PodSecurityLabelPrefix + "enforce": "restricted"},
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: saasv1alpha1.GroupVersion.String(), Kind: render.InstanceKind,
-			Name: "i", UID: "u"}}}}, ns)
-	if _, err := trimForCache(ns); err != nil {
-		t.Fatal(err)
-	}
-	same("owner kind", ns.OwnerReferences[0].Kind, render.InstanceKind)
-	same("Pod Security level", ns.Labels[render.PodSecurityLabelPrefix+"enforce"], "restricted")
 }

@@ -2,7 +2,6 @@ package instance_test
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,22 +49,11 @@ func TestProvisionToReady(t *testing.T) {
 	g.Expect(got.Status.AppInfo).NotTo(BeNil())
 	g.Expect(got.Status.AppInfo.FrontEndURL).To(Equal("https://" + inst.Name + ".apps.example.com/"))
 	g.Expect(got.Status.CredentialsSecretRef).To(Equal(&saasv1alpha1.SecretReference{Name: render.CredentialsSecretName, Namespace: ns}))
-	g.Expect(refNames(got.Status.Resources)).To(ConsistOf("apps/v1 Deployment web", "v1 Service web", "networking.k8s.io/v1 Ingress web"))
-	// The inventory: the operator's own children beside the plan's, each with what was applied
-	// to it (the credentials Secret is created once, never applied).
-	g.Expect(refNames(got.Status.BaseResources)).To(ConsistOf("v1 Namespace "+ns, "v1 ResourceQuota "+render.QuotaName,
-		"v1 LimitRange "+render.LimitRangeName, "networking.k8s.io/v1 NetworkPolicy "+render.DenyIngressPolicyName,
-		"networking.k8s.io/v1 NetworkPolicy "+render.AllowIngressPolicyName, "networking.k8s.io/v1 NetworkPolicy "+render.EgressPolicyName,
-		"v1 Secret "+render.CredentialsSecretName))
-	for _, ref := range append(slices.Clone(got.Status.Resources), got.Status.BaseResources...) {
-		g.Expect(ref.FrozenReplicas).To(BeNil(), "%+v", ref)
-		if ref.Kind != "Secret" {
-			g.Expect(ref.AppliedHash).To(HaveLen(16), "%+v", ref)
-		}
-		if ref.Kind == "Deployment" {
-			g.Expect(ref.AppliedGeneration).To(BeNumerically(">", 0), "%+v", ref)
-		}
-	}
+	g.Expect(got.Status.Resources).To(ConsistOf(
+		saasv1alpha1.ResourceRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+		saasv1alpha1.ResourceRef{APIVersion: "v1", Kind: "Service", Name: "web"},
+		saasv1alpha1.ResourceRef{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "web"},
+	))
 	g.Expect(got.Finalizers).To(ContainElement(saasv1alpha1.FinalizerRelease))
 	for _, c := range []string{saasv1alpha1.ConditionOrderResolved, saasv1alpha1.ConditionProvisioned} {
 		expectCondition(g, got, c, metav1.ConditionTrue, "")
@@ -96,8 +84,6 @@ func TestProvisionToReady(t *testing.T) {
 
 	d := deployment(g, ns, "web")
 	g.Expect(*d.Spec.Replicas).To(Equal(int32(1)))
-	// What the operator remembers is in the instance's status, not on its children.
-	g.Expect(d.Annotations).NotTo(HaveKey(legacyAppliedHash))
 	g.Expect(d.Labels).To(HaveKeyWithValue(saasv1alpha1.LabelPlan, testenv.BasicPlan))
 	expectOwned(g, d, got)
 
@@ -280,10 +266,8 @@ func TestDowngradeThatDoesNotFitIsRefused(t *testing.T) {
 	}).WithTimeout(15 * time.Second).Should(Succeed())
 }
 
-// Freezing remembers each workload's replicas in the instance's status inventory, and
-// unfreezing restores them exactly, across a restart of the manager in between.
 func TestFreezeAndExactUnfreeze(t *testing.T) {
-	op := startOperator(t, instance.Options{})
+	startOperator(t, instance.Options{})
 	plan := basicPlanCopy(t, "freeze-plan", saasv1alpha1.SKU{ProductID: "OFFI-FREEZE", SKUCode: "freeze"})
 	// A worker whose replicas the plan leaves to others (an HPA), and a CronJob.
 	plan.Spec.Manifests = append(plan.Spec.Manifests,
@@ -316,26 +300,13 @@ func TestFreezeAndExactUnfreeze(t *testing.T) {
 		g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.EgressPolicyName))
 		// Data stays: the Secret and the namespace are untouched.
 		g.Expect(credentials(t, ns)).NotTo(BeEmpty())
-		// The counts to restore are in the inventory, not on the workloads.
-		frozen := map[string]*int32{}
-		for _, ref := range got.Status.Resources {
-			if ref.Kind == "Deployment" {
-				frozen[ref.Name] = ref.FrozenReplicas
-			}
-		}
-		g.Expect(frozen).To(Equal(map[string]*int32{"web": ptr.To(int32(1)), "worker": ptr.To(int32(2))}))
-		g.Expect(deployment(g, ns, "worker").Annotations).NotTo(HaveKey(saasv1alpha1.AnnotationFrozenReplicas))
 	}).WithTimeout(15 * time.Second).Should(Succeed())
 
-	op.stop()
-	startOperator(t, instance.Options{})
 	setState(t, inst.Name, saasv1alpha1.StateActive)
 	NewWithT(t).Eventually(func(g Gomega) {
 		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(1)))
 		g.Expect(*deployment(g, ns, "worker").Spec.Replicas).To(Equal(int32(2)))
-		for _, ref := range get(g, inst.Name).Status.Resources {
-			g.Expect(ref.FrozenReplicas).To(BeNil(), "%+v", ref)
-		}
+		g.Expect(deployment(g, ns, "worker").Annotations).NotTo(HaveKey(saasv1alpha1.AnnotationFrozenReplicas))
 		g.Expect(cronJob(g, ns).Spec.Suspend).To(Or(BeNil(), Equal(ptr.To(false))))
 		policies := &networkingv1.NetworkPolicyList{}
 		g.Expect(k8s.List(context.Background(), policies, client.InNamespace(ns))).To(Succeed())
@@ -497,55 +468,6 @@ func TestRestartOverReadyTenantWritesNothing(t *testing.T) {
 	expectCondition(g, get(g, inst.Name), saasv1alpha1.ConditionReady, metav1.ConditionTrue, saasv1alpha1.ReasonAvailable)
 }
 
-// An instance last reconciled by an operator version that kept what it applied in annotations on
-// the children has no inventory in its status. The new version applies each child once to
-// record it (no hash is adopted from an annotation), and then writes nothing: an old annotation
-// left on a child causes no rewrite.
-func TestUpgradeToTheInventoryAppliesOnce(t *testing.T) {
-	op := startOperator(t, instance.Options{})
-	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
-	create(t, inst)
-	got := waitReady(t, inst.Name)
-	ns := got.Status.Namespace
-	op.stop()
-
-	ctx := context.Background()
-	g := NewWithT(t)
-	legacy := got.DeepCopy()
-	legacy.Status.BaseResources = nil
-	for i, r := range legacy.Status.Resources {
-		legacy.Status.Resources[i] = saasv1alpha1.ResourceRef{APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name}
-	}
-	g.Expect(k8s.Status().Patch(ctx, legacy, client.MergeFrom(got))).To(Succeed())
-	web := deployment(g, ns, "web")
-	annotated := web.DeepCopy()
-	annotated.Annotations = map[string]string{legacyAppliedHash: "0123456789abcdef", saasv1alpha1.AnnotationFrozenReplicas: "3"}
-	g.Expect(k8s.Patch(ctx, annotated, client.MergeFrom(web))).To(Succeed())
-	markWorkloadsReady(g, ns) // a Deployment's annotations are part of its generation
-
-	var writes atomic.Int64
-	startOperator(t, instance.Options{}, func(c client.Client) client.Client {
-		return countingClient{Client: c, n: &writes, only: func(name, namespace string) bool {
-			return name == inst.Name || name == ns || namespace == ns
-		}}
-	})
-	g.Eventually(func(g Gomega) {
-		got := get(g, inst.Name)
-		g.Expect(got.Status.BaseResources).To(HaveLen(7))
-		for _, r := range got.Status.Resources {
-			g.Expect(r.AppliedHash).NotTo(BeEmpty(), "%+v", r)
-		}
-	}).WithTimeout(15 * time.Second).Should(Succeed())
-	upgrade := writes.Load()
-	t.Logf("writes to record the inventory of one tenant: %d", upgrade)
-	// Nine children applied and a status patch, twice at most if a pass read the instance
-	// before the first pass's status write reached the cache.
-	g.Expect(upgrade).To(BeNumerically("<=", 20))
-	g.Consistently(writes.Load).WithTimeout(3*time.Second).Should(Equal(upgrade), "writes after the inventory was recorded")
-	expectCondition(g, get(g, inst.Name), saasv1alpha1.ConditionReady, metav1.ConditionTrue, saasv1alpha1.ReasonAvailable)
-	g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(1)), "the plan's replicas, not a stale annotation's")
-}
-
 // instanceReads notes when the reconciler has read one instance.
 type instanceReads struct {
 	client.Client
@@ -643,19 +565,6 @@ func basicPlanCopy(t *testing.T, name string, sku saasv1alpha1.SKU) *saasv1alpha
 			return s
 		}(),
 	}
-}
-
-// legacyAppliedHash is the annotation in which operator versions before the status inventory
-// kept what they applied to a child.
-const legacyAppliedHash = "saas.marketplace.dev/applied-hash"
-
-// refNames are the inventory entries' apiVersion, kind and name.
-func refNames(refs []saasv1alpha1.ResourceRef) []string {
-	out := make([]string, 0, len(refs))
-	for _, r := range refs {
-		out = append(out, r.APIVersion+" "+r.Kind+" "+r.Name)
-	}
-	return out
 }
 
 func expectOwned(g Gomega, obj client.Object, owner *saasv1alpha1.MarketplaceInstance) {

@@ -60,12 +60,9 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, s *scope, _ *saasv1alp
 		// Another instance's (a hashed long name can equal a crafted short one) or labelled by hand.
 		return namespaceNotOurs(s, ns.Name)
 	}
-	gvk := corev1.SchemeGroupVersion.WithKind("Namespace")
-	entry, err := r.apply(ctx, s.inst, ns, live, s.baseEntry(refFor(gvk, ns.Name)))
-	if err != nil {
+	if err := r.apply(ctx, s.inst, ns, live); err != nil {
 		return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
 	}
-	s.recordBase(entry)
 	s.inst.Status.Namespace = ns.Name
 	return nil
 }
@@ -89,23 +86,19 @@ func (r *Reconciler) ensureQuota(ctx context.Context, s *scope, plan *saasv1alph
 		{render.LimitRange(s.inst, plan), "LimitRange", render.LimitRangeName},
 	} {
 		gvk := corev1.SchemeGroupVersion.WithKind(o.kind)
-		ref := refFor(gvk, o.name)
 		if isNil(o.obj) {
 			if err := r.deleteIfOurs(ctx, s.inst, gvk, ns, o.name); err != nil {
 				return err
 			}
-			s.forgetBase(ref)
 			continue
 		}
 		live, err := r.live(ctx, gvk, ns, o.name)
 		if err != nil {
 			return err
 		}
-		entry, err := r.apply(ctx, s.inst, o.obj, live, s.baseEntry(ref))
-		if err != nil {
+		if err := r.apply(ctx, s.inst, o.obj, live); err != nil {
 			return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
 		}
-		s.recordBase(entry)
 	}
 	return nil
 }
@@ -126,18 +119,15 @@ func (r *Reconciler) ensureNetworkPolicies(ctx context.Context, s *scope, plan *
 		if err != nil {
 			return err
 		}
-		entry, err := r.apply(ctx, s.inst, np, live, s.baseEntry(refFor(gvk, np.Name)))
-		if err != nil {
+		if err := r.apply(ctx, s.inst, np, live); err != nil {
 			return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
 		}
-		s.recordBase(entry)
 	}
 	for _, name := range []string{render.DenyIngressPolicyName, render.AllowIngressPolicyName, render.EgressPolicyName} {
 		if !want[name] {
 			if err := r.deleteIfOurs(ctx, s.inst, gvk, ns, name); err != nil {
 				return err
 			}
-			s.forgetBase(refFor(gvk, name))
 		}
 	}
 	return nil
@@ -148,13 +138,10 @@ func (r *Reconciler) ensureNetworkPolicies(ctx context.Context, s *scope, plan *
 func (r *Reconciler) ensureCredentials(ctx context.Context, s *scope, plan *saasv1alpha1.MarketplacePlan) error {
 	ns := s.inst.Status.Namespace
 	ref := &saasv1alpha1.SecretReference{Name: render.CredentialsSecretName, Namespace: ns}
-	// Created once and never applied again: the entry has no hash.
-	entry := refFor(corev1.SchemeGroupVersion.WithKind("Secret"), ref.Name)
 	existing := &corev1.Secret{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, existing)
 	if err == nil {
 		s.inst.Status.CredentialsSecretRef = ref
-		s.recordBase(entry)
 		return nil
 	}
 	if !apierrors.IsNotFound(err) {
@@ -174,7 +161,6 @@ func (r *Reconciler) ensureCredentials(ctx context.Context, s *scope, plan *saas
 	}
 	// AlreadyExists: a racing pass created it first; its password stands.
 	s.inst.Status.CredentialsSecretRef = ref
-	s.recordBase(entry)
 	return nil
 }
 

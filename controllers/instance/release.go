@@ -152,9 +152,7 @@ func (r *Reconciler) backup(ctx context.Context, s *scope) (bool, error) {
 	err = r.Client.Get(ctx, client.ObjectKeyFromObject(job), live)
 	if apierrors.IsNotFound(err) {
 		s.set(saasv1alpha1.ConditionReleased, metav1.ConditionTrue, saasv1alpha1.ReasonBackingUp, "running the plan's backup Job "+job.Name)
-		// Not recorded: the Job is applied once, and read back by name until release goes on.
-		_, err := r.apply(ctx, s.inst, job, nil, nil)
-		return false, err
+		return false, r.apply(ctx, s.inst, job, nil)
 	}
 	if err != nil {
 		return false, fmt.Errorf("getting backup job: %w", err)

@@ -27,15 +27,13 @@ type scope struct {
 	// requeueAfter is the soonest time-based wake-up a step asked for (expiry, backoff,
 	// retention); zero means none.
 	requeueAfter time.Duration
+	// workloadHashes is the applied hash each workload object must carry to be the one this
+	// pass asked for, by resource.
+	workloadHashes map[saasv1alpha1.ResourceRef]string
 	// recordedCreation: this pass added the creating call to status.history, which held
 	// historyRead before.
 	recordedCreation bool
 	historyRead      []saasv1alpha1.Operation
-	// recordedFreeze: this pass recorded a count of replicas to restore that the copy it read
-	// did not hold. The count was read from the live workload, which a pass that read an older
-	// copy of the instance may find already scaled to zero, so the write is locked: a stale pass
-	// must not replace the count a newer one stored.
-	recordedFreeze bool
 }
 
 func newScope(inst *saasv1alpha1.MarketplaceInstance, now time.Time) *scope {
@@ -163,9 +161,6 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	patch := client.MergeFrom(base)
 	if s.recordedCreation {
 		base.Status.History = s.historyRead
-	}
-	locked := s.recordedCreation || s.recordedFreeze
-	if locked {
 		patch = client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
 	}
 	if equality.Semantic.DeepEqual(base.Status, s.inst.Status) {
@@ -179,7 +174,7 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 		return nil
 	case apierrors.IsNotFound(err):
 		return nil
-	case locked && apierrors.IsConflict(err):
+	case s.recordedCreation && apierrors.IsConflict(err):
 		return errStaleCopy
 	}
 	return fmt.Errorf("patching status: %w", err)

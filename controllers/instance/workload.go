@@ -18,7 +18,7 @@ import (
 )
 
 // ensureWorkload applies the plan's rendered objects (adjusted for the freeze state) and prunes
-// the ones that left the plan. status.resources is the applied set, with what was applied.
+// the ones that left the plan. status.resources is the applied set.
 func (r *Reconciler) ensureWorkload(ctx context.Context, s *scope, plan *saasv1alpha1.MarketplacePlan) error {
 	objs, err := render.Workload(s.inst, plan, r.Options.Policy)
 	if err != nil {
@@ -32,13 +32,24 @@ func (r *Reconciler) ensureWorkload(ctx context.Context, s *scope, plan *saasv1a
 		return reconcileTerminal(err)
 	}
 	desired := make([]saasv1alpha1.ResourceRef, 0, len(objs))
+	s.workloadHashes = make(map[saasv1alpha1.ResourceRef]string, len(objs))
 	var applyErrs []error
 	for _, obj := range objs {
-		entry, err := r.applyWorkloadObject(ctx, s, obj)
+		ref := refOf(obj)
+		desired = append(desired, ref)
+		live, err := r.live(ctx, obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName())
 		if err != nil {
 			applyErrs = append(applyErrs, err)
+			continue
 		}
-		desired = append(desired, entry)
+		adjustForFreeze(obj, live, s.frozen)
+		if s.workloadHashes[ref], err = r.desiredHash(s.inst, obj); err != nil {
+			applyErrs = append(applyErrs, err)
+			continue
+		}
+		if err := r.apply(ctx, s.inst, obj, live); err != nil {
+			applyErrs = append(applyErrs, err)
+		}
 	}
 	sortRefs(desired)
 	if err := errors.Join(applyErrs...); err != nil {
@@ -52,48 +63,6 @@ func (r *Reconciler) ensureWorkload(ctx context.Context, s *scope, plan *saasv1a
 	s.inst.Status.Resources = desired
 	s.inst.Status.Plan = plan.Name
 	return nil
-}
-
-// applyWorkloadObject applies one of the plan's objects and returns its inventory entry; on
-// failure, the entry recorded before (or a bare one), so the object is still pruned later.
-//
-// Freezing a Deployment or StatefulSet takes two passes: the first records in the inventory the
-// replicas to restore and scales nothing; a later pass, which reads that count back from the
-// instance (so it is stored), scales to zero. A count is never only in the memory of a pass that
-// could fail before writing status.
-func (r *Reconciler) applyWorkloadObject(ctx context.Context, s *scope, obj *unstructured.Unstructured) (saasv1alpha1.ResourceRef, error) {
-	ref := refOf(obj)
-	entry := ref
-	rec := findRef(s.inst.Status.Resources, ref)
-	if rec != nil {
-		entry = *rec
-		rec = &entry
-	}
-	live, err := r.live(ctx, obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName())
-	if err != nil {
-		return entry, err
-	}
-	var recorded, legacy *int32
-	if rec != nil {
-		recorded = rec.FrozenReplicas
-	} else if live != nil && scalableKinds[obj.GetKind()] {
-		if legacy, err = r.legacyFrozenReplicas(ctx, obj); err != nil {
-			return entry, err
-		}
-	}
-	frozenReplicas, applyNow := adjustForFreeze(obj, live, recorded, legacy, s.frozen)
-	if !applyNow {
-		entry.FrozenReplicas = frozenReplicas
-		s.recordedFreeze = true
-		s.requeueIn(staleCopyRetry)
-		return entry, nil
-	}
-	applied, err := r.apply(ctx, s.inst, obj, live, rec)
-	if err != nil {
-		return entry, err
-	}
-	applied.FrozenReplicas = frozenReplicas
-	return applied, nil
 }
 
 // checkNamespaced refuses kinds the API server does not serve and cluster-scoped kinds: a
@@ -117,7 +86,7 @@ func (r *Reconciler) checkNamespaced(objs []*unstructured.Unstructured) error {
 // prune deletes the objects applied before that the plan no longer renders.
 func (r *Reconciler) prune(ctx context.Context, s *scope, desired []saasv1alpha1.ResourceRef) error {
 	for _, old := range s.inst.Status.Resources {
-		if findRef(desired, old) != nil {
+		if slices.Contains(desired, old) {
 			continue
 		}
 		gv, err := schema.ParseGroupVersion(old.APIVersion)
@@ -180,30 +149,30 @@ func (r *Reconciler) notReady(ctx context.Context, s *scope) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if live == nil || !workloadReady(live, ref.AppliedGeneration) {
+		if live == nil || !workloadReady(live, s.workloadHashes[ref]) {
 			waiting = append(waiting, ref.Kind+" "+ref.Name)
 		}
 	}
 	return waiting, nil
 }
 
-// workloadReady: its controller has seen the generation our last apply produced (the cache may
-// still hold an older copy, whose status can look ready for the replicas it wanted then, such
-// as zero before an unfreeze) and the copy's own latest spec, and every wanted replica is updated
-// and ready (for Deployments, also the Available condition).
-func workloadReady(u *unstructured.Unstructured, appliedGeneration int64) bool {
-	gen := u.GetGeneration()
-	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
-	if observed < appliedGeneration || observed < gen {
+// workloadReady: the object is the one we last applied (hash; the cache may still hold an older
+// copy, whose status can look ready for the replicas it wanted, such as zero before an
+// unfreeze), its controller saw the latest spec, and every wanted replica is updated and ready
+// (for Deployments, also the Available condition).
+func workloadReady(u *unstructured.Unstructured, appliedHash string) bool {
+	if u.GetAnnotations()[annotationAppliedHash] != appliedHash {
 		return false
 	}
+	gen := u.GetGeneration()
+	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
 	want, found, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
 	if !found {
 		want = 1
 	}
 	updated, _, _ := unstructured.NestedInt64(u.Object, "status", "updatedReplicas")
 	ready, _, _ := unstructured.NestedInt64(u.Object, "status", "readyReplicas")
-	if updated < want || ready < want {
+	if observed < gen || updated < want || ready < want {
 		return false
 	}
 	if u.GetKind() != "Deployment" && u.GetKind() != "" {
@@ -223,11 +192,16 @@ func refOf(u *unstructured.Unstructured) saasv1alpha1.ResourceRef {
 	return saasv1alpha1.ResourceRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Name: u.GetName()}
 }
 
-// union is b, plus the entries of a for objects b does not name.
+func sortRefs(refs []saasv1alpha1.ResourceRef) {
+	slices.SortFunc(refs, func(a, b saasv1alpha1.ResourceRef) int {
+		return strings.Compare(a.APIVersion+"/"+a.Kind+"/"+a.Name, b.APIVersion+"/"+b.Kind+"/"+b.Name)
+	})
+}
+
 func union(a, b []saasv1alpha1.ResourceRef) []saasv1alpha1.ResourceRef {
 	out := slices.Clone(b)
 	for _, r := range a {
-		if findRef(out, r) == nil {
+		if !slices.Contains(out, r) {
 			out = append(out, r)
 		}
 	}
