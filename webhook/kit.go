@@ -150,11 +150,7 @@ var errNamespaceNotOurs = errors.New("the tenant namespace belongs to another in
 func (s *Server) tenantNamespace(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance) (string, error) {
 	name := render.NamespaceName(inst.Name)
 	ns := &corev1.Namespace{}
-	err := s.client.Get(ctx, client.ObjectKey{Name: name}, ns)
-	if apierrors.IsNotFound(err) {
-		// The cache holds only labelled namespaces and may lag the reconciler's create.
-		err = s.reader.Get(ctx, client.ObjectKey{Name: name}, ns)
-	}
+	err := s.getCachedOrFresh(ctx, client.ObjectKey{Name: name}, ns)
 	switch {
 	case apierrors.IsNotFound(err):
 		return "", errTenantNotReady

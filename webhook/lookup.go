@@ -125,14 +125,22 @@ func pick(items []saasv1alpha1.MarketplaceInstance) *saasv1alpha1.MarketplaceIns
 	return best
 }
 
+// getCachedOrFresh reads obj from the cache and, when the cache does not have it, from the API
+// server: the cache may lag a create by another replica or the reconciler, or not hold the
+// object's kind or labels at all.
+func (s *Server) getCachedOrFresh(ctx context.Context, key client.ObjectKey, obj client.Object) error {
+	err := s.client.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		err = s.reader.Get(ctx, key, obj)
+	}
+	return err
+}
+
 // getByName reads an instance by name: from the cache, else from the API server (right after
 // another replica created it, the cache may not have it yet). Nil when it does not exist.
 func (s *Server) getByName(ctx context.Context, name string) (*saasv1alpha1.MarketplaceInstance, error) {
 	inst := &saasv1alpha1.MarketplaceInstance{}
-	err := s.client.Get(ctx, client.ObjectKey{Name: name}, inst)
-	if apierrors.IsNotFound(err) {
-		err = s.reader.Get(ctx, client.ObjectKey{Name: name}, inst)
-	}
+	err := s.getCachedOrFresh(ctx, client.ObjectKey{Name: name}, inst)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil
