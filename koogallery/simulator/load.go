@@ -30,14 +30,16 @@ type LoadConfig struct {
 	Rate float64
 	// Concurrency is the number of workers. Default 4.
 	Concurrency int
-	// Activity is newInstance (default; each call a new order line), queryInstance or
-	// updateInstanceStatus.
+	// Activity is newInstance (default; each call a new order line), queryInstance,
+	// updateInstanceStatus or refreshInstance.
 	Activity string
-	// OrderPrefix starts the order ID of each newInstance call (default LOAD): call i orders
-	// OrderPrefix followed by i in 12 digits, so a run's orders can be registered beforehand.
+	// OrderPrefix starts the order ID of each newInstance or refreshInstance call (default
+	// LOAD): call i orders OrderPrefix followed by i in 12 digits, so a run's orders can be
+	// registered beforehand.
 	OrderPrefix string
 	// InstanceID is what queryInstance asks for (one ID or up to 100, comma-separated). For
-	// updateInstanceStatus it lists the instances to freeze, then unfreeze, in turn.
+	// updateInstanceStatus it lists the instances to freeze, then unfreeze, in turn; for
+	// refreshInstance, the instances to renew in turn.
 	InstanceID string
 	Test       bool
 	// AllowRemote permits a production URL that is not a loopback address.
@@ -67,8 +69,8 @@ func (c *LoadConfig) check() error {
 	case c.Rate < 0:
 		return errors.New("rate must not be negative")
 	case c.Activity != "" && c.Activity != koogallery.ActivityNewInstance && c.Activity != koogallery.ActivityQueryInstance &&
-		c.Activity != koogallery.ActivityUpdateInstanceStatus:
-		return errors.New("load sends newInstance, queryInstance or updateInstanceStatus")
+		c.Activity != koogallery.ActivityUpdateInstanceStatus && c.Activity != koogallery.ActivityRefreshInstance:
+		return errors.New("load sends newInstance, queryInstance, updateInstanceStatus or refreshInstance")
 	case c.Activity != "" && c.Activity != koogallery.ActivityNewInstance && c.InstanceID == "":
 		return fmt.Errorf("%s load needs instance IDs", c.Activity)
 	}
@@ -168,16 +170,27 @@ func (s *Simulator) loadTarget(cfg LoadConfig, i int) target {
 			status = koogallery.StatusUnfreeze
 		}
 		req = &koogallery.UpdateInstanceStatusRequest{InstanceID: strings.TrimSpace(ids[i%len(ids)]), Status: status, TestFlag: flag}
+	case koogallery.ActivityRefreshInstance:
+		ids := strings.Split(cfg.InstanceID, ",")
+		order := loadOrder(cfg, i)
+		// A renewal order of its own per call, and an expiry that differs from every other
+		// call's, so that each call changes the instance rather than repeating a renewal.
+		expire := time.Now().AddDate(1, 0, 0).Add(time.Duration(i) * time.Second)
+		req = &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneRenewal, OrderID: order, OrderLineID: MockLineID(order),
+			InstanceID: strings.TrimSpace(ids[i%len(ids)]), ExpireTime: koogallery.FormatExpireTime(expire), TestFlag: flag}
 	default:
-		prefix := cfg.OrderPrefix
-		if prefix == "" {
-			prefix = "LOAD"
-		}
-		order := LoadOrderID(prefix, i)
+		order := loadOrder(cfg, i)
 		req = &koogallery.NewInstanceRequest{OrderID: order, OrderLineID: MockLineID(order), BusinessID: newBusinessID(), TestFlag: flag}
 	}
 	body, _ := koogallery.MarshalRequest(req) // plain string fields always encode
 	return target{activity: req.ActivityName(), body: body}
+}
+
+func loadOrder(cfg LoadConfig, i int) string {
+	if cfg.OrderPrefix == "" {
+		return LoadOrderID("LOAD", i)
+	}
+	return LoadOrderID(cfg.OrderPrefix, i)
 }
 
 // LoadOrderID is the order ID of newInstance call i of a load run with the given prefix.
