@@ -43,18 +43,21 @@ func TestBench(t *testing.T) {
 			names = loadNames(prefix, n)
 			rep.Memory = append(rep.Memory, b.memory(b.instanceCount(), "after provisioning them"))
 		}
+		rep.Bare = append(rep.Bare, b.bareRun("BARE"+string(rune('A'+i)), n, false))
 	}
 
-	// The audited run: the API server logs every write while it lasts.
+	// The audited run: the API server logs every write while it lasts, the bare one's too.
 	b.apiServerAudit(b.auditOn)
 	last := s.provision[len(s.provision)-1]
 	rep.Provision = append(rep.Provision, b.provision("AUDIT", last, true, rep.Ceiling))
+	rep.Bare = append(rep.Bare, b.bareRun("BAREAUDIT", last, true))
 	audit, err := analyzeAudit(b.cluster.AuditLog(), "marketplace-operator")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rep.Audit = audit
 	b.apiServerAudit("")
+	b.removeBareTenants()
 
 	queryIDs := b.instanceIDs(names[:min(100, len(names))])
 	rep.Latency = b.latency(queryIDs, names[len(names)-min(100, len(names)/2):])
@@ -81,6 +84,19 @@ func TestBench(t *testing.T) {
 	for _, l := range rep.Latency {
 		g.Expect(l.Result.Failed).To(BeZero(), "%s at %d/s: %v", l.Call, l.Rate, l.Result.Codes)
 	}
+}
+
+// bareRun provisions the bare tenants of an operator run's size once the operator is idle, and
+// removes them again unless the audit is on (the audit log need not hold their deletion).
+func (b *bench) bareRun(prefix string, n int, audited bool) bareResult {
+	b.idle()
+	r := b.bareTenants(prefix, n)
+	r.Audited = audited
+	b.t.Logf("bare: %d tenants in %s", n, r.Total)
+	if !audited {
+		b.removeBareTenants()
+	}
+	return r
 }
 
 func (b *bench) write(rep *report) {

@@ -168,6 +168,18 @@ func (b *bench) bareFreeze(names []string, n int, rate float64) *simulator.LoadR
 	})
 }
 
+// bareRenew moves spec.expireTime of the named instances with a plain client, in the order, at
+// the rate and by the amounts `koosim load` renews them with refreshInstance: the floor that call
+// is compared with.
+func (b *bench) bareRenew(names []string, n int, rate float64) *simulator.LoadResult {
+	c := b.plainClient()
+	return b.paced(n, rate, func(i int) error {
+		expire := time.Now().AddDate(1, 0, 0).Add(time.Duration(i) * time.Second).UTC().Format(time.RFC3339)
+		inst := &saasv1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: names[i%len(names)]}}
+		return c.Patch(b.ctx, inst, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"expireTime":"`+expire+`"}}`)))
+	})
+}
+
 // plainClient is an admin client without a client-side rate limit.
 func (b *bench) plainClient() client.Client {
 	rc, err := b.cluster.RESTConfig("admin")
@@ -248,6 +260,9 @@ func (b *bench) latency(queryIDs []string, statusNames []string) []latencyResult
 			latencyResult{Call: "updateInstanceStatus", Rate: rate, Result: b.koosim(append(common,
 				"--activity", koogallery.ActivityUpdateInstanceStatus, "--instance-id", strings.Join(statusIDs, ","))...)},
 			latencyResult{Call: bareFreeze, Rate: rate, Result: b.bareFreeze(statusNames, n, float64(rate))},
+			latencyResult{Call: "refreshInstance", Rate: rate, Result: b.koosim(append(common, "--activity", koogallery.ActivityRefreshInstance,
+				"--instance-id", strings.Join(statusIDs, ","), "--order-prefix", "RENEW"+r)...)},
+			latencyResult{Call: bareRenew, Rate: rate, Result: b.bareRenew(statusNames, n, float64(rate))},
 		)
 	}
 	return rows
@@ -257,7 +272,11 @@ func (b *bench) latency(queryIDs []string, statusNames []string) []latencyResult
 const (
 	bareCreate = "bare create (client)"
 	bareFreeze = "bare spec.state patch (client)"
+	bareRenew  = "bare spec.expireTime patch (client)"
 )
+
+// floors pairs each callback with the plain-client row it is compared with.
+var floors = [][2]string{{"newInstance", bareCreate}, {"updateInstanceStatus", bareFreeze}, {"refreshInstance", bareRenew}}
 
 // instanceIDs are the marketplace instance IDs of the named instances.
 func (b *bench) instanceIDs(names []string) []string {

@@ -66,6 +66,7 @@ type report struct {
 	Settings  settings
 	Ceiling   ceilingResult
 	Provision []provisionResult
+	Bare      []bareResult
 	Audit     writeAudit
 	Latency   []latencyResult
 	Memory    []memoryRow
@@ -94,12 +95,17 @@ func (r *report) markdown() string {
 			ms(res.P50), ms(res.P95), ms(res.P99), ms(res.Max), rig.Counts(res.Codes))
 	}
 	w("")
+	w("Each callback against a plain client making the same change to the same instances at the same rate:")
+	w("")
+	w("| call | plain client | target/s | p50 | plain p50 | p50 ÷ plain | p99 | plain p99 | p99 ÷ plain |")
+	w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, rate := range r.Settings.rates {
-		for _, pair := range [][2]string{{"newInstance", bareCreate}, {"updateInstanceStatus", bareFreeze}} {
+		for _, pair := range floors {
 			webhook, bare := r.find(pair[0], rate), r.find(pair[1], rate)
 			if webhook != nil && bare != nil {
-				w("- %s / %s at %d/s: p50 %.2f×, p99 %.2f×", pair[0], pair[1], rate,
-					float64(webhook.P50)/float64(bare.P50), float64(webhook.P99)/float64(bare.P99))
+				w("| %s | %s | %d | %s | %s | %.2f× | %s | %s | %.2f× |", pair[0], pair[1], rate,
+					ms(webhook.P50), ms(bare.P50), float64(webhook.P50)/float64(bare.P50),
+					ms(webhook.P99), ms(bare.P99), float64(webhook.P99)/float64(bare.P99))
 			}
 		}
 	}
@@ -108,6 +114,7 @@ func (r *report) markdown() string {
 	w("")
 	w("Raw write ceiling of the API server in this run: %.0f writes/s (%d ConfigMaps, 32 goroutines, no client limit).", r.Ceiling.PerSecond, r.Ceiling.Writes)
 	w("")
+	r.bareTable(w)
 	w("| orders | total | instances/s | Ready p50 | Ready p99 | operator writes/instance | reconciles/instance | operator writes/s | of ceiling | all writes/instance | all writes/s | of ceiling |")
 	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range r.Provision {
@@ -158,6 +165,35 @@ func (r *report) markdown() string {
 		w("```")
 	}
 	return b.String()
+}
+
+// bareTable compares each operator run with bare tenants of the same orders: the ceiling for
+// provisioning.
+func (r *report) bareTable(w func(string, ...any)) {
+	if len(r.Bare) == 0 {
+		return
+	}
+	b0 := r.Bare[0]
+	w("Provisioning ceiling in this run: a plain client applies the objects the operator renders for the same orders "+
+		"(namespace, quota, limits, network policies, credentials, the plan's workload) with the manager's %d workers "+
+		"and client limit (%.0f/s, burst %d), and waits for every Deployment to be Available.", b0.Workers, b0.QPS, b0.Burst)
+	w("")
+	w("| orders | bare total | bare tenants/s | bare Available p50 | bare Available p99 | operator tenants/s | operator ÷ bare |")
+	w("|---:|---:|---:|---:|---:|---:|---:|")
+	for _, bare := range r.Bare {
+		note, ratio, op := "", "–", "–"
+		if bare.Audited {
+			note = " (audited)"
+		}
+		for _, p := range r.Provision {
+			if p.Orders == bare.Orders && p.Audited == bare.Audited {
+				op, ratio = fmt.Sprintf("%.1f", p.PerSecond), fmt.Sprintf("%.0f %%", 100*p.PerSecond/bare.PerSecond)
+			}
+		}
+		w("| %d%s | %s | %.1f | %s | %s | %s | %s |", bare.Orders, note, bare.Total.Round(100*time.Millisecond), bare.PerSecond,
+			bare.ReadyP50.Round(100*time.Millisecond), bare.ReadyP99.Round(100*time.Millisecond), op, ratio)
+	}
+	w("")
 }
 
 func (r *report) find(call string, rate int) *simulator.LoadResult {

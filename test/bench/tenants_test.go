@@ -1,0 +1,364 @@
+//go:build bench
+
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
+	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
+	"github.com/marketplace-operator/marketplace-operator/render"
+)
+
+// The defaults of the manager's flags of the same names (cmd/manager), which the bare tenants
+// share so that the operator is compared with a client that has the same workers and the same
+// client-side rate limit. BENCH_OPERATOR_ARGS changes them for both.
+const (
+	workersFlag = "max-concurrent-reconciles"
+	qpsFlag     = "kube-api-qps"
+	burstFlag   = "kube-api-burst"
+)
+
+var managerDefaults = map[string]float64{workersFlag: 4, qpsFlag: 200, burstFlag: 400}
+
+// labelBare takes the place of the instance label on bare tenants' objects: with the instance
+// label the manager's cache would hold them, and the operator's memory and informers would
+// carry the bare runs.
+const labelBare = "bench.marketplace.dev/bare-tenant"
+
+// bareResult is a bare provisioning run: the ceiling an operator run of the same orders is
+// compared with.
+type bareResult struct {
+	Orders, Workers    int
+	Audited            bool
+	QPS                float64
+	Burst              int
+	Total              time.Duration
+	PerSecond          float64
+	ReadyP50, ReadyP99 time.Duration
+}
+
+// managerFlag is the manager's value of a numeric flag: as BENCH_OPERATOR_ARGS sets it, else
+// the manager's default.
+func managerFlag(args []string, name string) float64 {
+	v, ok := "", false
+	for i, a := range args {
+		flag, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if flag != name || !strings.HasPrefix(a, "-") {
+			continue
+		}
+		switch {
+		case hasValue:
+			v, ok = value, true
+		case i+1 < len(args):
+			v, ok = args[i+1], true
+		}
+	}
+	if n, err := strconv.ParseFloat(v, 64); ok && err == nil {
+		return n
+	}
+	return managerDefaults[name]
+}
+
+// bareTenants provisions n tenants without the operator: the objects the reconciler applies for
+// each of n orders of the bench's plan, rendered by the same render functions, applied the same
+// way (server-side apply with force, the credentials Secret created), by as many workers as the
+// manager has, through a client with the manager's rate limit; then it waits until every
+// tenant's Deployment is Available, which is what the operator's Ready waits for. Only the
+// operator's bookkeeping is missing: the MarketplaceInstance and its status, the finalizer, the
+// Query Order call, the applied-hash annotations and the owner references (without an owner in
+// the cluster the garbage collector would delete the objects).
+func (b *bench) bareTenants(prefix string, n int) bareResult {
+	args := b.settings.operatorArgs
+	r := bareResult{Orders: n, Workers: int(managerFlag(args, workersFlag)),
+		QPS: managerFlag(args, qpsFlag), Burst: int(managerFlag(args, burstFlag))}
+	plan := &saasv1alpha1.MarketplacePlan{}
+	if err := b.cluster.Admin.Get(b.ctx, client.ObjectKey{Name: testenv.BasicPlan}, plan); err != nil {
+		b.t.Fatal(err)
+	}
+	c := b.limitedClient(float32(r.QPS), r.Burst)
+	watch := b.watchBareDeployments()
+	defer watch.stop()
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, r.Workers)
+	namespaces := make([]string, n)
+	start := time.Now()
+	for range r.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				inst := bareInstance(prefix, i)
+				namespaces[i] = render.NamespaceName(inst.Name)
+				if err := applyTenant(b.ctx, c, inst, plan); err != nil {
+					errs <- fmt.Errorf("tenant %d: %w", i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.t.Fatalf("bare tenants: %v", err)
+	}
+	times := watch.await(b, namespaces, 2*time.Minute+time.Duration(n)*300*time.Millisecond)
+	lat := make([]time.Duration, len(times))
+	for i, at := range times {
+		lat[i] = at.Sub(start)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	r.Total = lat[len(lat)-1]
+	r.PerSecond = float64(n) / r.Total.Seconds()
+	r.ReadyP50, r.ReadyP99 = lat[len(lat)/2], lat[(len(lat)-1)*99/100]
+	return r
+}
+
+// bareInstance is the instance the webhook would create for order i of a load run, in memory
+// only: render reads its name and IDs.
+func bareInstance(prefix string, i int) *saasv1alpha1.MarketplaceInstance {
+	order := simulator.LoadOrderID(prefix, i)
+	return &saasv1alpha1.MarketplaceInstance{
+		ObjectMeta: metav1.ObjectMeta{Name: instanceName(order)},
+		Spec: saasv1alpha1.MarketplaceInstanceSpec{InstanceID: fmt.Sprintf("%s-bare-%d", strings.ToLower(prefix), i),
+			Order: saasv1alpha1.OrderReference{OrderID: order, OrderLineID: simulator.MockLineID(order)},
+			State: saasv1alpha1.StateActive},
+	}
+}
+
+// applyTenant writes one tenant in the order of the reconciler's steps: namespace, quota and
+// limits, network policies, credentials, the plan's workload.
+func applyTenant(ctx context.Context, c client.Client, inst *saasv1alpha1.MarketplaceInstance, plan *saasv1alpha1.MarketplacePlan) error {
+	objs := []client.Object{render.Namespace(inst)}
+	if q := render.ResourceQuota(inst, plan); q != nil {
+		objs = append(objs, q)
+	}
+	if l := render.LimitRange(inst, plan); l != nil {
+		objs = append(objs, l)
+	}
+	opts := render.NetworkOptions{EgressExcept: render.DefaultEgressExcept}
+	if plan.Spec.Network != nil {
+		opts.Egress = plan.Spec.Network.Egress
+	}
+	for _, np := range render.NetworkPolicies(inst, opts) {
+		objs = append(objs, np)
+	}
+	for _, o := range objs {
+		if err := applyBare(ctx, c, o); err != nil {
+			return err
+		}
+	}
+	password, err := render.GeneratePassword(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generating password: %w", err)
+	}
+	secret := render.CredentialsSecret(inst, render.AdminUserName(plan), password)
+	relabel(secret)
+	if err := c.Create(ctx, secret); err != nil {
+		return fmt.Errorf("creating credentials secret: %w", err)
+	}
+	workload, err := render.Workload(inst, plan, render.Policy{})
+	if err != nil {
+		return fmt.Errorf("rendering the workload: %w", err)
+	}
+	for _, o := range workload {
+		if err := applyBare(ctx, c, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyBare(ctx context.Context, c client.Client, obj client.Object) error {
+	relabel(obj)
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return fmt.Errorf("converting %T %s: %w", obj, obj.GetName(), err)
+		}
+		u = &unstructured.Unstructured{Object: m}
+	}
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(render.FieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	return nil
+}
+
+// relabel swaps the instance label for labelBare, keeping its value.
+func relabel(obj client.Object) {
+	l := obj.GetLabels()
+	l[labelBare] = l[saasv1alpha1.LabelInstance]
+	delete(l, saasv1alpha1.LabelInstance)
+	obj.SetLabels(l)
+}
+
+// limitedClient is an admin client with the given client-side rate limit.
+func (b *bench) limitedClient(qps float32, burst int) client.Client {
+	rc, err := b.cluster.RESTConfig("admin")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	rc.QPS, rc.Burst = qps, burst
+	c, err := client.New(rc, client.Options{Scheme: b.cluster.Admin.Scheme()})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return c
+}
+
+// bareWatch remembers when each bare tenant's Deployment first became Available, through one
+// label-scoped watch.
+type bareWatch struct {
+	stop  context.CancelFunc
+	mu    sync.Mutex
+	ready map[string]time.Time // namespace -> when
+}
+
+func (b *bench) watchBareDeployments() *bareWatch {
+	rc, err := b.cluster.RESTConfig("admin")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req, err := labels.NewRequirement(labelBare, selection.Exists, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	informers, err := cache.New(rc, cache.Options{Scheme: b.cluster.Admin.Scheme(),
+		ByObject: map[client.Object]cache.ByObject{&appsv1.Deployment{}: {Label: labels.NewSelector().Add(*req)}}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(b.ctx)
+	w := &bareWatch{stop: cancel, ready: map[string]time.Time{}}
+	inf, err := informers.GetInformer(ctx, &appsv1.Deployment{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	observe := func(obj any) {
+		d, ok := obj.(*appsv1.Deployment)
+		if !ok || !deploymentAvailable(d) {
+			return
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if _, done := w.ready[d.Namespace]; !done {
+			w.ready[d.Namespace] = time.Now()
+		}
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: observe, UpdateFunc: func(_, obj any) { observe(obj) },
+	}); err != nil {
+		b.t.Fatal(err)
+	}
+	go func() { _ = informers.Start(ctx) }()
+	if !informers.WaitForCacheSync(ctx) {
+		b.t.Fatal("the bare tenants' watch did not sync")
+	}
+	return w
+}
+
+// deploymentAvailable is the operator's readiness of a Deployment: its controller saw the
+// latest spec, every wanted replica is updated and ready, and it reports Available.
+func deploymentAvailable(d *appsv1.Deployment) bool {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	s := d.Status
+	if s.ObservedGeneration < d.Generation || s.UpdatedReplicas < want || s.ReadyReplicas < want {
+		return false
+	}
+	for _, c := range s.Conditions {
+		if c.Type == appsv1.DeploymentAvailable {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return want == 0
+}
+
+// await waits until every namespace's Deployment is Available and returns when each became so.
+func (w *bareWatch) await(b *bench, namespaces []string, timeout time.Duration) []time.Time {
+	var times []time.Time
+	NewWithT(b.t).Eventually(func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		times = times[:0]
+		for _, ns := range namespaces {
+			at, ok := w.ready[ns]
+			if !ok {
+				return false
+			}
+			times = append(times, at)
+		}
+		return true
+	}).WithTimeout(timeout).WithPolling(200*time.Millisecond).Should(BeTrue(), func() string {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return fmt.Sprintf("bare tenants not Available after %s: %d of %d", timeout, len(w.ready), len(namespaces))
+	})
+	return times
+}
+
+// removeBareTenants deletes every bare tenant namespace and waits until they are gone, so that
+// the namespace controller's work does not fall into a later measurement.
+func (b *bench) removeBareTenants() {
+	c := b.plainClient()
+	var list metav1.PartialObjectMetadataList
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	if err := c.List(b.ctx, &list, client.HasLabels{labelBare}); err != nil {
+		b.t.Fatal(err)
+	}
+	for i := range list.Items {
+		if err := c.Delete(b.ctx, &list.Items[i]); client.IgnoreNotFound(err) != nil {
+			b.t.Fatal(err)
+		}
+	}
+	NewWithT(b.t).Eventually(func() (int, error) {
+		err := c.List(b.ctx, &list, client.HasLabels{labelBare})
+		return len(list.Items), err
+	}).WithTimeout(15*time.Minute).WithPolling(2*time.Second).Should(BeZero(), "bare tenant namespaces left")
+}
+
+func TestManagerFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want float64
+	}{
+		{nil, 4},
+		{[]string{"--max-concurrent-reconciles=8"}, 8},
+		{[]string{"-max-concurrent-reconciles", "2", "--kube-api-qps=50"}, 2},
+		{[]string{"--max-concurrent-reconciles"}, 4},
+		{[]string{"max-concurrent-reconciles=8"}, 4},
+	} {
+		if got := managerFlag(tc.args, workersFlag); got != tc.want {
+			t.Errorf("managerFlag(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
