@@ -55,8 +55,16 @@ for k in basic kit ak sk; do
   [ -s "$DEV/keys/$k" ] || openssl rand -hex 16 >"$DEV/keys/$k"
 done
 
-$KUBECTL apply --server-side -f "$ROOT/config/crd/bases" >/dev/null
-$KUBECTL wait --for=condition=Established crd --all --timeout=60s >/dev/null
+crds=$($KUBECTL apply --server-side -f "$ROOT/config/crd/bases" -o name)
+# Not `kubectl wait --for=condition=Established`: a CRD just created has no conditions yet, and
+# kubectl wait then fails instead of waiting. Poll each CRD's condition, for a minute at most.
+deadline=$((SECONDS + 60))
+for crd in $crds; do
+  until [ "$($KUBECTL get "$crd" -o 'jsonpath={.status.conditions[?(@.type=="Established")].status}')" = True ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { say "$crd is not Established after a minute"; exit 1; }
+    sleep 0.2
+  done
+done
 $KUBECTL apply --server-side -f "$ROOT/config/samples/saas_v1alpha1_marketplaceplan_basic.yaml" \
   -f "$ROOT/config/samples/saas_v1alpha1_marketplaceplan_pro.yaml" >/dev/null
 say "CRDs and the sample plans (demo-basic, demo-pro) installed"

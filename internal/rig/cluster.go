@@ -10,8 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -138,18 +141,74 @@ func (c *Cluster) Kubectl(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// InstallCRDs applies the CRDs and the sample plans, and waits until they are served.
+// InstallCRDs applies the CRDs and the sample plans, and waits until the CRDs are served.
 func (c *Cluster) InstallCRDs(ctx context.Context) error {
-	steps := [][]string{
-		{"apply", "--server-side", "-f", "config/crd/bases"},
-		{"wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"},
-		{"apply", "--server-side", "-f", "config/samples/saas_v1alpha1_marketplaceplan_basic.yaml",
-			"-f", "config/samples/saas_v1alpha1_marketplaceplan_pro.yaml"},
+	out, err := c.Kubectl(ctx, "apply", "--server-side", "-f", "config/crd/bases", "-o", "name").Output()
+	if err != nil {
+		return fmt.Errorf("applying the CRDs: %w\n%s", err, stderrOf(err))
 	}
-	for _, args := range steps {
-		if out, err := c.Kubectl(ctx, args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("kubectl %v: %w\n%s", args, err, out)
+	names, err := crdNames(out)
+	if err != nil {
+		return err
+	}
+	if err := waitEstablished(ctx, c.Admin, names, time.Minute); err != nil {
+		return err
+	}
+	args := []string{"apply", "--server-side", "-f", "config/samples/saas_v1alpha1_marketplaceplan_basic.yaml",
+		"-f", "config/samples/saas_v1alpha1_marketplaceplan_pro.yaml"}
+	if out, err := c.Kubectl(ctx, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("kubectl %v: %w\n%s", args, err, out)
+	}
+	return nil
+}
+
+func stderrOf(err error) []byte {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.Stderr
+	}
+	return nil
+}
+
+// crdNames reads the CRD names out of `kubectl apply -o name`.
+func crdNames(applied []byte) ([]string, error) {
+	const prefix = "customresourcedefinition.apiextensions.k8s.io/"
+	var names []string
+	for _, line := range strings.Fields(string(applied)) {
+		name, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			return nil, fmt.Errorf("kubectl apply named %q, not a CRD", line)
 		}
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return nil, errors.New("kubectl apply named no CRD")
+	}
+	return names, nil
+}
+
+// waitEstablished polls until every named CRD has the condition Established=True. It does not
+// use `kubectl wait --for=condition=Established`: right after a CRD is created it has no
+// conditions yet, and kubectl wait then fails (".status.conditions accessor error") instead of
+// waiting. A CRD not found yet, or a failed read, is one more poll.
+func waitEstablished(ctx context.Context, r client.Reader, names []string, timeout time.Duration) error {
+	var pending []string
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		pending, lastErr = pending[:0], nil
+		for _, name := range names {
+			crd := &apiextensionsv1.CustomResourceDefinition{}
+			if err := r.Get(ctx, client.ObjectKey{Name: name}, crd); err != nil {
+				lastErr = err
+				pending = append(pending, name)
+			} else if !apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.Established) {
+				pending = append(pending, name)
+			}
+		}
+		return len(pending) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("CRDs not established within %s: %s: %w", timeout, strings.Join(pending, ", "), errors.Join(err, lastErr))
 	}
 	return nil
 }
