@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,11 +36,25 @@ func (s *Server) newInstance(ctx context.Context, c *call, req *koogallery.NewIn
 	if !instanceIDPattern.MatchString(req.BusinessID) {
 		return reply(koogallery.ResultInvalidParam, "businessId may only hold letters, digits and . _ : -")
 	}
+	calls, err := saasv1alpha1.EncodeCalls([]saasv1alpha1.Operation{{
+		Time:             metav1.NewTime(c.now),
+		Activity:         c.activity,
+		OrderID:          req.OrderID,
+		Detail:           truncateRunes("created for order line "+req.OrderLineID, 256),
+		RequestTimestamp: c.ts,
+		// What a new instance is answered: provisioning, poll queryInstance.
+		Result: koogallery.ResultProcessing,
+	}})
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "encoding the creating call")
+		return internalError()
+	}
 	inst := &saasv1alpha1.MarketplaceInstance{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        InstanceName(req.OrderLineID),
-			Labels:      map[string]string{LabelInstanceIDHash: instanceIDHash(req.BusinessID)},
-			Annotations: map[string]string{saasv1alpha1.AnnotationCreatedByCall: strconv.FormatInt(c.ts, 10)},
+			Name:   InstanceName(req.OrderLineID),
+			Labels: map[string]string{LabelInstanceIDHash: instanceIDHash(req.BusinessID)},
+			// The call goes into status.history through the reconciler's first status write.
+			Annotations: map[string]string{saasv1alpha1.AnnotationCalls: calls},
 			// Set now rather than by the reconciler's first pass: one write less per instance.
 			Finalizers: []string{saasv1alpha1.FinalizerRelease},
 		},
@@ -55,11 +68,9 @@ func (s *Server) newInstance(ctx context.Context, c *call, req *koogallery.NewIn
 	if r, refused := s.refuseOverLimit(ctx, inst.Name, req); refused {
 		return r
 	}
-	err := s.client.Create(ctx, inst)
+	err = s.client.Create(ctx, inst)
 	switch {
 	case err == nil:
-		// The create is the only write on the reply path: the reconciler records this call in the
-		// history from the annotation, in the status write its first pass makes anyway.
 		log.Info("created marketplace instance")
 		return createReply(inst)
 	case apierrors.IsAlreadyExists(err):

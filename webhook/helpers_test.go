@@ -36,6 +36,13 @@ func (staticKeys) Basic() [][]byte              { return [][]byte{testBasicKey} 
 func (staticKeys) Kit() [][]byte                { return [][]byte{testKitKey} }
 func (k staticKeys) KitRSAKey() *rsa.PrivateKey { return k.rsa }
 
+// recorded is every call recorded on inst, whether the reconciler (which the fake client does
+// not run) has copied it into status.history yet or not.
+func recorded(inst *saasv1alpha1.MarketplaceInstance) []saasv1alpha1.Operation {
+	h, _ := saasv1alpha1.MergeCalls(inst.Status.History, saasv1alpha1.PendingCalls(inst))
+	return h
+}
+
 // newFakeServer is a Server on an in-memory client with the webhook's indexes, for unit tests
 // and the benchmark: no API server.
 func newFakeServer(tb testing.TB, opts Options, objs ...client.Object) (*Server, client.Client) {

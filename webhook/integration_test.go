@@ -185,9 +185,9 @@ func TestLifecycleActivities(t *testing.T) {
 	upID, upLine := newOrder(testenv.ProProduct, testenv.ProSKU)
 	g.Expect(code(g, &koogallery.UpgradeInstanceRequest{InstanceID: id, OrderID: upID, OrderLineID: upLine}).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Eventually(func(g Gomega) string { return getInstance(g, name).Status.Plan }).WithTimeout(20 * time.Second).Should(Equal(testenv.ProPlan))
-	before := len(getInstance(g, name).Status.History)
+	before := len(recordedCalls(getInstance(g, name)))
 	g.Expect(code(g, &koogallery.UpgradeInstanceRequest{InstanceID: id, OrderID: upID, OrderLineID: upLine}).ResultCode).To(Equal(koogallery.ResultSuccess))
-	g.Expect(getInstance(g, name).Status.History).To(HaveLen(before))
+	g.Expect(recordedCalls(getInstance(g, name))).To(HaveLen(before))
 	g.Expect(getInstance(g, name).Spec.CurrentOrder.OrderID).To(Equal(upID))
 
 	setQuotaUsed(g, ns, corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("3")})
@@ -199,8 +199,8 @@ func TestLifecycleActivities(t *testing.T) {
 	g.Expect(code(g, &koogallery.OrderNotifyRequest{OrderID: upID, OrderLineID: upLine, TestFlag: koogallery.TestFlagProduction}).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Expect(code(g, &koogallery.OrderNotifyRequest{OrderID: "CSUNKNOWN", OrderLineID: "CSUNKNOWN-1", TestFlag: koogallery.TestFlagProduction}).ResultCode).To(Equal(koogallery.ResultSuccess))
 	cur = getInstance(g, name)
-	g.Expect(historyOf(cur)[len(cur.Status.History)-1]).To(HavePrefix("orderNotify: "))
-	for _, op := range cur.Status.History {
+	g.Expect(historyOf(cur)[len(recordedCalls(cur))-1]).To(HavePrefix("orderNotify: "))
+	for _, op := range recordedCalls(cur) {
 		g.Expect(op.RequestTimestamp).To(BeNumerically(">", 0))
 		want := koogallery.ResultSuccess
 		if op.Activity == koogallery.ActivityNewInstance {
@@ -256,7 +256,7 @@ func setQuotaUsed(g Gomega, ns string, used corev1.ResourceList) {
 func TestConcurrentCallsAllRecorded(t *testing.T) {
 	g := NewWithT(t)
 	inst, _ := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
-	before := len(inst.Status.History)
+	before := len(recordedCalls(inst))
 	const n = 8
 	var wg sync.WaitGroup
 	base := time.Now()
@@ -272,13 +272,13 @@ func TestConcurrentCallsAllRecorded(t *testing.T) {
 	}
 	wg.Wait()
 	cur := getInstance(g, inst.Name)
-	g.Expect(cur.Status.History).To(HaveLen(before + n))
+	g.Expect(recordedCalls(cur)).To(HaveLen(before + n))
 	g.Expect(cur.Annotations[webhook.AnnotationLastCallPrefix+"state"]).To(Equal(koogallery.Timestamp(base.Add((n - 1) * time.Millisecond))))
 }
 
-// A new instance has no status until the reconciler writes one; a call that arrives before that
-// is recorded at once, without waiting for it.
-func TestHistoryOfAnInstanceWithoutStatus(t *testing.T) {
+// A call is recorded at once, in the write that applies it, and reaches status.history through
+// the reconciler, also on an instance whose changes are paused.
+func TestCallOnAPausedInstanceReachesHistory(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	inst := &saasv1alpha1.MarketplaceInstance{
@@ -288,17 +288,13 @@ func TestHistoryOfAnInstanceWithoutStatus(t *testing.T) {
 	}
 	g.Expect(k8s.Create(ctx, inst)).To(Succeed())
 	t.Cleanup(func() { release(inst.Name) })
-	// The stored instance as the webhook read it at create time: without status, whatever the
-	// reconciler does meanwhile.
-	inst.Status = saasv1alpha1.MarketplaceInstanceStatus{}
-	g.Expect(server.Record(ctx, inst, koogallery.ActivityNewInstance, time.Now())).To(Succeed())
-	h := getInstance(g, inst.Name).Status.History
-	g.Expect(h).To(HaveLen(1))
-	g.Expect(h[0].Activity).To(Equal(koogallery.ActivityNewInstance))
+	g.Expect(server.Record(ctx, inst, koogallery.ActivityOrderNotify, time.Now())).To(Succeed())
+	g.Expect(saasv1alpha1.PendingCalls(getInstance(g, inst.Name))).To(ConsistOf(HaveField("Activity", koogallery.ActivityOrderNotify)))
+	g.Eventually(func(g Gomega) []saasv1alpha1.Operation { return getInstance(g, inst.Name).Status.History }).
+		WithTimeout(10 * time.Second).Should(ConsistOf(HaveField("Activity", koogallery.ActivityOrderNotify)))
 }
 
-// The history keeps the newest MaxHistory calls, appended one by one by patches that never
-// rewrite the whole list.
+// The history keeps the newest MaxHistory calls, in the order they were applied.
 func TestHistoryBounded(t *testing.T) {
 	g := NewWithT(t)
 	inst, _ := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
@@ -314,9 +310,12 @@ func TestHistoryBounded(t *testing.T) {
 			base.Add(time.Duration(i)*time.Millisecond), &r)
 		g.Expect(r.ResultCode).To(Equal(koogallery.ResultSuccess))
 	}
-	h := getInstance(g, inst.Name).Status.History
-	g.Expect(h).To(HaveLen(saasv1alpha1.MaxHistory))
-	g.Expect(h[len(h)-1].RequestTimestamp).To(Equal(base.Add((n - 1) * time.Millisecond).UnixMilli()))
+	var h []saasv1alpha1.Operation
+	g.Eventually(func(g Gomega) {
+		h = getInstance(g, inst.Name).Status.History
+		g.Expect(h).To(HaveLen(saasv1alpha1.MaxHistory))
+		g.Expect(h[len(h)-1].RequestTimestamp).To(Equal(base.Add((n - 1) * time.Millisecond).UnixMilli()))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
 	g.Expect(h[len(h)-1].Activity).To(Equal(koogallery.ActivityUpdateInstanceStatus))
 }
 
@@ -348,7 +347,7 @@ func TestDebugCallsCreateNothing(t *testing.T) {
 	cur := getInstance(g, inst.Name)
 	g.Expect(cur.Spec.State).To(Equal(saasv1alpha1.StateActive))
 	g.Expect(cur.DeletionTimestamp).To(BeNil())
-	g.Expect(cur.Status.History).To(HaveLen(len(inst.Status.History)))
+	g.Expect(recordedCalls(cur)).To(HaveLen(len(recordedCalls(inst))))
 	var q koogallery.QueryInstanceReply
 	send(g, &koogallery.QueryInstanceRequest{InstanceID: inst.Spec.InstanceID, TestFlag: koogallery.TestFlagDebug}, &q)
 	g.Expect(q.ResultCode).To(Equal(koogallery.ResultSuccess))

@@ -9,12 +9,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/koogallery"
 )
 
 // aspect is one independently ordered part of an instance. Calls are ordered per aspect, not
@@ -74,13 +74,14 @@ const (
 
 // mutation decides a call against the instance as read and changes it in place (spec and the
 // ordering annotations only). It returns the outcome and the history detail. It is pure, so that
-// it can be re-run on a fresh read after a conflict.
+// it can be re-run on a fresh read after a refused write.
 type mutation func(inst *saasv1alpha1.MarketplaceInstance) (outcome, string)
 
-// maxAttempts bounds the optimistic-lock retries of one write; conflicts come from the
-// reconciler's status patches and from concurrent calls on the same instance (several replicas,
-// KooGallery's retries). Each round lets at least one writer through, so this covers a burst of
-// a dozen calls on one instance; the call timeout bounds the total anyway.
+// maxAttempts bounds the retries of one write refused by its test; refusals come from
+// concurrent calls on the same instance (several replicas, KooGallery's retries) and from a
+// decision made on a cached copy that turned out stale. Each round lets at least one writer
+// through, so this covers a burst of a dozen calls on one instance; the call timeout bounds the
+// total anyway.
 const maxAttempts = 12
 
 var errConflicts = errors.New("the instance kept changing; giving up for this call")
@@ -88,105 +89,91 @@ var errConflicts = errors.New("the instance kept changing; giving up for this ca
 // errGone is an instance deleted while a call was being applied to it.
 var errGone = errors.New("instance no longer exists")
 
-// apply runs mutate against inst as the API server has it (reread) and writes the result: the
-// spec change and the ordering annotations in one patch that tests the ordering annotations as
-// read (changePatch), so the ordering check and the change it guards are atomic across replicas
-// (a concurrent call makes the patch fail, and this one is decided again on a fresh read). Then
-// the call goes into status.history.
+// apply decides a call on inst and writes the decision in one patch: the spec change, the
+// ordering annotations and the call itself (AnnotationCalls, which the reconciler copies into
+// status.history), tested against what the decision read (changePatch). A concurrent call, on
+// this replica or another, or a spec edit since the read make the patch fail, and the call is
+// decided again on the API server's copy. The first decision is made on the cache's copy when it
+// holds this replica's last write to the instance (s.written), so a call usually costs that one
+// write and no read.
 func (s *Server) apply(ctx context.Context, c *call, inst *saasv1alpha1.MarketplaceInstance, op saasv1alpha1.Operation, mutate mutation) error {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if err := s.reread(ctx, attempt, &inst); err != nil {
-			return err
-		}
-		next := inst.DeepCopy()
-		out, detail := mutate(next)
-		op.Detail = detail
-		switch out {
-		case repeated:
-			return nil
-		case stale:
-			op.Detail = detail + " (ignored: older than the last applied call)"
-			return s.record(ctx, c, inst, op)
-		}
-		if !equality.Semantic.DeepEqual(inst.Spec, next.Spec) || !equality.Semantic.DeepEqual(inst.Annotations, next.Annotations) {
-			patch, err := changePatch(inst, next)
-			if err != nil {
-				return err
-			}
-			err = s.client.Patch(ctx, next, patch)
-			if isTestFailed(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("patching instance %s: %w", inst.Name, notFoundAsGone(err))
-			}
-		}
-		return s.record(ctx, c, next, op)
-	}
-	return errConflicts
-}
-
-// record appends op to the instance's history. The history is an atomic list, so two replicas
-// appending at once must not overwrite each other, and a replica whose cache has not seen another's
-// entry yet must re-read and find the call already recorded (inHistory) instead of adding it
-// twice. So the write tests the list as read (historyPatch): the reconciler's status writes, which
-// never carry the history, do not make it fail, as a resourceVersion lock would after nearly
-// every accepted call.
-func (s *Server) record(ctx context.Context, c *call, inst *saasv1alpha1.MarketplaceInstance, op saasv1alpha1.Operation) error {
 	op.Time = metav1.NewTime(c.now)
 	op.RequestTimestamp = c.ts
 	op.Activity = c.activity
 	if op.Result == "" {
-		op.Result = "000000"
+		op.Result = koogallery.ResultSuccess
 	}
-	op.Detail = truncateRunes(op.Detail, 256)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
+		if attempt > 0 || !s.written.holds(inst) {
 			if err := s.reread(ctx, attempt, &inst); err != nil {
 				return err
 			}
 		}
-		if inHistory(inst.Status.History, op) {
+		if saasv1alpha1.HasCall(inst.Status.History, op) || saasv1alpha1.HasCall(saasv1alpha1.PendingCalls(inst), op) {
+			// The same signed request, replayed to this replica after another applied it: its
+			// change was written with its record, so there is nothing left to do.
 			return nil
 		}
 		next := inst.DeepCopy()
-		next.Status.History = appendHistory(next.Status.History, op)
-		patch, err := historyPatch(inst, next)
+		out, detail := mutate(next)
+		switch out {
+		case repeated:
+			return nil
+		case stale:
+			next = inst.DeepCopy()
+			detail += " (ignored: older than the last applied call)"
+		}
+		entry := op
+		entry.Detail = truncateRunes(detail, 256)
+		if err := addCall(next, entry); err != nil {
+			return err
+		}
+		patch, err := changePatch(inst, next)
 		if err != nil {
 			return err
 		}
-		err = s.client.Status().Patch(ctx, next, patch)
+		err = s.client.Patch(ctx, next, patch)
 		switch {
-		case err == nil:
-			return nil
-		case apierrors.IsNotFound(err):
-			// Released meanwhile: there is no history left to write to.
-			return nil
-		case !apierrors.IsConflict(err) && !isTestFailed(err):
-			return fmt.Errorf("recording history of instance %s: %w", inst.Name, err)
+		case isTestFailed(err):
+			continue
+		case err != nil:
+			return fmt.Errorf("patching instance %s: %w", inst.Name, notFoundAsGone(err))
 		}
+		s.written.remember(next)
+		return nil
 	}
 	return errConflicts
 }
 
-// inHistory reports whether h holds the call op records. A call is known by its activity, its
-// signed timestamp and its order: KooGallery signs every call, each retry included, when it sends
-// it, so only the same signed request served twice matches. That happens when a request is
-// replayed to another replica, whose replay cache has not seen its nonce: the call changes nothing
-// the second time (the ordering above), and must not add a second entry either.
-func inHistory(h []saasv1alpha1.Operation, op saasv1alpha1.Operation) bool {
-	for i := range h {
-		if h[i].Activity == op.Activity && h[i].RequestTimestamp == op.RequestTimestamp && h[i].OrderID == op.OrderID {
-			return true
-		}
-	}
-	return false
+// record writes a call that changes nothing but the record (an order notification, a call on an
+// instance being released) with detail as its history entry.
+func (s *Server) record(ctx context.Context, c *call, inst *saasv1alpha1.MarketplaceInstance, op saasv1alpha1.Operation) error {
+	detail := op.Detail
+	return s.apply(ctx, c, inst, op, func(*saasv1alpha1.MarketplaceInstance) (outcome, string) { return applied, detail })
 }
 
-// reread fetches the instance from the API server. A call is decided on that copy, not the
-// cache's: under load the cache can lag by seconds, and a decision on an older copy fails its
-// patch's test, costing a refused write, a pause and a retry. After a conflict (attempt > 0) it first pauses briefly,
-// jittered, so racing replicas fall out of step.
+// addCall adds op to the calls inst holds for status.history: those status.history (as read)
+// does not show yet, and op.
+func addCall(inst *saasv1alpha1.MarketplaceInstance, op saasv1alpha1.Operation) error {
+	var pending []saasv1alpha1.Operation
+	for _, p := range saasv1alpha1.PendingCalls(inst) {
+		if !saasv1alpha1.HasCall(inst.Status.History, p) {
+			pending = append(pending, p)
+		}
+	}
+	v, err := saasv1alpha1.EncodeCalls(append(pending, op))
+	if err != nil {
+		return fmt.Errorf("encoding the calls of instance %s: %w", inst.Name, err)
+	}
+	if inst.Annotations == nil {
+		inst.Annotations = map[string]string{}
+	}
+	inst.Annotations[saasv1alpha1.AnnotationCalls] = v
+	return nil
+}
+
+// reread fetches the instance from the API server. After a refused write (attempt > 0) it first
+// pauses briefly, jittered, so racing replicas fall out of step.
 func (s *Server) reread(ctx context.Context, attempt int, inst **saasv1alpha1.MarketplaceInstance) error {
 	if attempt > 0 {
 		d := time.Duration(min(attempt, 5)) * 10 * time.Millisecond
@@ -211,15 +198,6 @@ func notFoundAsGone(err error) error {
 		return errGone
 	}
 	return err
-}
-
-// appendHistory appends op, dropping the oldest entries beyond MaxHistory.
-func appendHistory(h []saasv1alpha1.Operation, op saasv1alpha1.Operation) []saasv1alpha1.Operation {
-	h = append(h, op)
-	if n := len(h) - saasv1alpha1.MaxHistory; n > 0 {
-		h = append([]saasv1alpha1.Operation(nil), h[n:]...)
-	}
-	return h
 }
 
 func truncateRunes(s string, n int) string {

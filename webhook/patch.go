@@ -13,9 +13,9 @@ import (
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 )
 
-// The endpoint's spec changes are JSON Patches that test exactly what a call was decided on and
-// change only what it changed. A resourceVersion lock would also fail on every status write of
-// the reconciler, which follows each accepted call within milliseconds.
+// The endpoint's writes are JSON Patches that test what a call was decided on and change only
+// what it changed. A resourceVersion lock would also fail on every status write of the
+// reconciler, which follows each accepted call within milliseconds.
 
 // jsonPatch is an RFC 6902 patch under construction.
 type jsonPatch []map[string]any
@@ -64,18 +64,23 @@ func isTestFailed(err error) bool {
 	return d == nil || len(d.Causes) == 0
 }
 
-// changePatch writes a mutation's result: it tests the ordering annotations of every aspect as
-// read (so calls on the instance stay serialised, across replicas too) and sets the annotations
-// and top-level spec fields the mutation changed. Fields it did not change are not written, so a
-// concurrent edit of another field (kubectl, say) is kept.
+// changePatch writes a call's decision: it tests what the decision read (the generation, which
+// any spec change moves, and the endpoint's annotations: the calls not yet in status.history and
+// the ordering timestamps, so calls on the instance stay serialised, across replicas too) and
+// sets the annotations and top-level spec fields the call changed. Fields it did not change are
+// not written, so a concurrent edit of another annotation or of status is kept.
 func changePatch(inst, next *saasv1alpha1.MarketplaceInstance) (client.Patch, error) {
 	var p jsonPatch
+	var generation any // null: the API server sets one on create; only fakes have none
+	if inst.Generation != 0 {
+		generation = inst.Generation
+	}
+	p.test("/metadata/generation", generation)
 	if inst.Annotations == nil {
 		p.test("/metadata/annotations", nil)
 		p.set("/metadata/annotations", next.Annotations)
 	} else {
-		for _, a := range []aspect{aspectState, aspectExpiry, aspectOrder} {
-			key := annotationKey(a)
+		for _, key := range []string{annotationKey(aspectState), annotationKey(aspectExpiry), annotationKey(aspectOrder), saasv1alpha1.AnnotationCalls} {
 			old, had := inst.Annotations[key]
 			var want any // null: the annotation must still be absent
 			if had {
@@ -115,17 +120,4 @@ func fields(v any) (map[string]json.RawMessage, error) {
 	}
 	m := map[string]json.RawMessage{}
 	return m, json.Unmarshal(data, &m)
-}
-
-// historyPatch replaces status.history if it still holds what inst holds. An empty history as
-// read is written under a resourceVersion lock instead: the status itself may be absent then,
-// and a JSON Patch cannot test a member of an object that is not there.
-func historyPatch(inst, next *saasv1alpha1.MarketplaceInstance) (client.Patch, error) {
-	if len(inst.Status.History) == 0 {
-		return client.MergeFromWithOptions(inst, client.MergeFromWithOptimisticLock{}), nil
-	}
-	var p jsonPatch
-	p.test("/status/history", inst.Status.History)
-	p.set("/status/history", next.Status.History)
-	return p.patch()
 }

@@ -65,6 +65,8 @@ type Server struct {
 	verifier *koogallery.Verifier
 	log      logr.Logger
 	kit      *kitStore
+	// written is this replica's last write to each instance, until the cache shows it.
+	written *writtenCalls
 	// bodies bounds the memory of large request bodies (readBody).
 	bodies *bodyBudget
 	// listening is set while the endpoint accepts connections (ReadyCheck).
@@ -119,7 +121,7 @@ func newServer(c client.Client, reader client.Reader, ks KeySet, orders openapi.
 	}
 	// The logger goes into every call's context, with which client-go would log the Secrets the
 	// call writes (kit client secrets) at V(8): cap it.
-	s := &Server{opts: opts, client: c, reader: reader, keys: ks, orders: orders, log: logging.CapVerbosity(log)}
+	s := &Server{opts: opts, client: c, reader: reader, keys: ks, orders: orders, log: logging.CapVerbosity(log), written: newWrittenCalls()}
 	s.verifier = koogallery.NewVerifier(koogallery.VerifierConfig{
 		BasicKeys: koogallery.KeyFunc(ks.Basic),
 		KitKeys:   koogallery.KeyFunc(ks.Kit),

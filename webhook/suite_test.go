@@ -338,9 +338,16 @@ func release(name string) {
 	}
 }
 
+// recordedCalls is every call recorded on inst: the endpoint records a call in the write that
+// applies it, and the reconciler copies it into status.history soon after.
+func recordedCalls(inst *saasv1alpha1.MarketplaceInstance) []saasv1alpha1.Operation {
+	h, _ := saasv1alpha1.MergeCalls(inst.Status.History, saasv1alpha1.PendingCalls(inst))
+	return h
+}
+
 func historyOf(inst *saasv1alpha1.MarketplaceInstance) []string {
 	var out []string
-	for _, op := range inst.Status.History {
+	for _, op := range recordedCalls(inst) {
 		out = append(out, op.Activity+": "+op.Detail)
 	}
 	return out

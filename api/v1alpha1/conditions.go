@@ -70,8 +70,9 @@ const (
 	AnnotationReconcileRequest = "saas.marketplace.dev/reconcile-request"
 	// AnnotationFrozenReplicas, on a frozen workload, keeps the replica count to restore.
 	AnnotationFrozenReplicas = "saas.marketplace.dev/frozen-replicas"
-	// AnnotationCreatedByCall holds the signed timestamp (Unix ms) of the newInstance call that
-	// created the instance. The reconciler's first status write records that call in
-	// status.history, so the reply to KooGallery waits for one write (the create), not two.
-	AnnotationCreatedByCall = "saas.marketplace.dev/created-by-call"
+	// AnnotationCalls holds the marketplace calls the endpoint applied that status.history does
+	// not show yet, as a JSON list of Operations (see EncodeCalls). The endpoint writes it, in
+	// the same write as the change a call makes; the reconciler copies its entries into
+	// status.history. Status has one writer, and a call costs one write.
+	AnnotationCalls = "saas.marketplace.dev/calls"
 )

@@ -235,7 +235,7 @@ type Operation struct {
 	Result string `json:"result,omitempty"`
 }
 
-// ResourceRef names one tenant object rendered from the plan.
+// ResourceRef is one object the operator applied for the tenant, and what it remembers of it.
 type ResourceRef struct {
 	// apiVersion of the object.
 	// +required
@@ -249,6 +249,20 @@ type ResourceRef struct {
 	// +required
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
+	// appliedHash identifies what the operator last applied to the object; an
+	// object whose rendering still has this hash is not written again.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	AppliedHash string `json:"appliedHash,omitempty"`
+	// generation is the object's metadata.generation after that apply: a copy
+	// of the object older than it does not show what was applied yet.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+	// frozenReplicas is the replica count a frozen workload had, restored when
+	// the tenant is unfrozen.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	FrozenReplicas *int32 `json:"frozenReplicas,omitempty"`
 }
 
 // MaxHistory bounds status.history; the oldest entries are dropped first.
@@ -295,11 +309,13 @@ type MarketplaceInstanceStatus struct {
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 
-	// resources are the workload objects applied from the plan, sorted;
-	// objects that leave the plan are pruned by comparing against this list.
+	// resources are the objects the operator applied in the tenant namespace
+	// (its quota and network policies, and the plan's workload) and the
+	// namespace itself, sorted, with what the operator remembers of each.
+	// Objects that leave the plan are pruned by comparing against this list.
 	// +optional
 	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:MaxItems=96
 	Resources []ResourceRef `json:"resources,omitempty"`
 
 	// appInfo is the buyer-facing URLs, set once the tenant is ready.

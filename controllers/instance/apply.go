@@ -22,9 +22,6 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
-// annotationAppliedHash records what we last applied, so an unchanged object costs no write.
-const annotationAppliedHash = "saas.marketplace.dev/applied-hash"
-
 // toUnstructured turns a rendered object into the apply configuration we send: GVK set,
 // owned by the instance, server-populated fields dropped.
 func (r *Reconciler) toUnstructured(inst *saasv1alpha1.MarketplaceInstance, obj client.Object) (*unstructured.Unstructured, error) {
@@ -49,19 +46,11 @@ func (r *Reconciler) toUnstructured(inst *saasv1alpha1.MarketplaceInstance, obj 
 	return u, nil
 }
 
-// desiredHash is the applied hash that apply gives obj as a child of inst.
-func (r *Reconciler) desiredHash(inst *saasv1alpha1.MarketplaceInstance, obj client.Object) (string, error) {
-	u, err := r.toUnstructured(inst, obj)
-	if err != nil {
-		return "", err
-	}
-	return hashObject(u)
-}
-
-// apply server-side applies obj as a child of inst, unless the live object already carries
-// the same applied hash. live may be nil when unknown.
-func (r *Reconciler) apply(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, obj client.Object, live *unstructured.Unstructured) error {
-	u, err := r.toUnstructured(inst, obj)
+// apply server-side applies obj as a child of s.inst and records it in the inventory, unless the
+// inventory says this very rendering was applied, the live object (nil when it does not exist)
+// is still the instance's, and its isolation has not drifted.
+func (r *Reconciler) apply(ctx context.Context, s *scope, obj client.Object, live *unstructured.Unstructured) error {
+	u, err := r.toUnstructured(s.inst, obj)
 	if err != nil {
 		return err
 	}
@@ -69,19 +58,16 @@ func (r *Reconciler) apply(ctx context.Context, inst *saasv1alpha1.MarketplaceIn
 	if err != nil {
 		return err
 	}
-	if live != nil && live.GetAnnotations()[annotationAppliedHash] == hash && !drifted(live, u) {
+	ref := refOf(u)
+	if e := s.entry(ref); e != nil && e.AppliedHash == hash && live != nil && render.OwnedBy(live, s.inst) && !drifted(live, u) {
 		return nil
 	}
-	ann := u.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[annotationAppliedHash] = hash
-	u.SetAnnotations(ann)
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(render.FieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
+	// u now holds the API server's answer.
+	s.recordApplied(ref, hash, u.GetGeneration())
 	return nil
 }
 
@@ -111,9 +97,7 @@ func drifted(live, desired *unstructured.Unstructured) bool {
 }
 
 func hashObject(u *unstructured.Unstructured) (string, error) {
-	c := u.DeepCopy()
-	unstructured.RemoveNestedField(c.Object, "metadata", "annotations", annotationAppliedHash)
-	b, err := json.Marshal(c.Object) // encoding/json sorts map keys: stable
+	b, err := json.Marshal(u.Object) // encoding/json sorts map keys: stable
 	if err != nil {
 		return "", fmt.Errorf("hashing %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
@@ -122,9 +106,10 @@ func hashObject(u *unstructured.Unstructured) (string, error) {
 }
 
 // live reads the current object, from the label-scoped cache for the kinds it holds (trimmed,
-// see trimForCache) and from the API server otherwise. It returns nil when the object does not
-// exist.
-func (r *Reconciler) live(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) (*unstructured.Unstructured, error) {
+// see trimForCache) and from the API server otherwise, or when the cache's copy is older than
+// the operator's last apply of it (the inventory's generation). It returns nil when the object
+// does not exist.
+func (r *Reconciler) live(ctx context.Context, s *scope, gvk schema.GroupVersionKind, namespace, name string) (*unstructured.Unstructured, error) {
 	key := client.ObjectKey{Namespace: namespace, Name: name}
 	if cachedKinds[gvk] {
 		typed, err := r.Scheme.New(gvk)
@@ -132,19 +117,21 @@ func (r *Reconciler) live(ctx context.Context, gvk schema.GroupVersionKind, name
 			return nil, fmt.Errorf("creating %s: %w", gvk.Kind, err)
 		}
 		obj := typed.(client.Object)
-		if err := r.Client.Get(ctx, key, obj); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, nil
+		err = r.Client.Get(ctx, key, obj)
+		applied := s.generationOf(refFor(gvk, name))
+		switch {
+		case apierrors.IsNotFound(err) && applied == 0:
+			return nil, nil
+		case err == nil && obj.GetGeneration() >= applied:
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+			if err != nil {
+				return nil, fmt.Errorf("converting %s %s: %w", gvk.Kind, name, err)
 			}
+			return &unstructured.Unstructured{Object: m}, nil
+		case err != nil && !apierrors.IsNotFound(err):
 			return nil, fmt.Errorf("getting %s %s: %w", gvk.Kind, name, err)
 		}
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-		if err != nil {
-			return nil, fmt.Errorf("converting %s %s: %w", gvk.Kind, name, err)
-		}
-		u := &unstructured.Unstructured{Object: m}
-		restoreAnnotations(u)
-		return u, nil
+		// The cache has not caught up with our last apply of it yet.
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)

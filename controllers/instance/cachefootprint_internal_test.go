@@ -99,11 +99,6 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 	now := metav1.NewTime(time.Now())
 	for i := range n {
 		inst := readyInstance(i, now)
-		var buf bytes.Buffer
-		if err := instanceCodec.Encode(inst, &buf); err != nil {
-			b.Fatal(err)
-		}
-		wire, kinds = append(wire, buf.Bytes()), append(kinds, render.InstanceKind)
 		objs := []client.Object{render.Namespace(inst), render.ResourceQuota(inst, plan), render.LimitRange(inst, plan),
 			render.CredentialsSecret(inst, render.AdminUserName(plan), "0123456789abcdefghij")}
 		for _, np := range render.NetworkPolicies(inst, render.NetworkOptions{}) {
@@ -116,6 +111,9 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 		for _, u := range workload {
 			objs = append(objs, u)
 		}
+		var children [][]byte
+		var childKinds []string
+		inst.Status.Resources = nil
 		for j, o := range objs {
 			if o.GetObjectKind().GroupVersionKind().Kind != "Namespace" {
 				o.SetNamespace(render.NamespaceName(inst.Name))
@@ -127,6 +125,11 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 			hash, err := hashObject(u)
 			if err != nil {
 				b.Fatal(err)
+			}
+			if u.GetKind() != "Secret" {
+				ref := refOf(u)
+				ref.AppliedHash, ref.Generation = hash, 1
+				inst.Status.Resources = append(inst.Status.Resources, ref)
 			}
 			applied, err := u.MarshalJSON()
 			if err != nil {
@@ -140,7 +143,6 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 				b.Fatal(err)
 			}
 			obj := typed.(client.Object)
-			obj.SetAnnotations(merged(obj.GetAnnotations(), annotationAppliedHash, hash))
 			obj.SetUID(types.UID(fmt.Sprintf("0a1b2c3d-1111-4000-%04d-%012d", j, i)))
 			obj.SetResourceVersion(fmt.Sprint(100000 + i*len(objs) + j))
 			obj.SetCreationTimestamp(now)
@@ -152,9 +154,15 @@ func childrenOnTheWire(b *testing.B, n int) (wire [][]byte, kinds []string) {
 			if err := codec.Encode(typed, &buf); err != nil {
 				b.Fatal(err)
 			}
-			wire = append(wire, buf.Bytes())
-			kinds = append(kinds, u.GetKind())
+			children, childKinds = append(children, buf.Bytes()), append(childKinds, u.GetKind())
 		}
+		sortRefs(inst.Status.Resources)
+		var buf bytes.Buffer
+		if err := instanceCodec.Encode(inst, &buf); err != nil {
+			b.Fatal(err)
+		}
+		wire, kinds = append(wire, buf.Bytes()), append(kinds, render.InstanceKind)
+		wire, kinds = append(wire, children...), append(kinds, childKinds...)
 	}
 	return wire, kinds
 }
@@ -171,8 +179,9 @@ func readyInstance(i int, now metav1.Time) *saasv1alpha1.MarketplaceInstance {
 	inst := &saasv1alpha1.MarketplaceInstance{
 		ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(fmt.Sprintf("6f1c2a3b-0000-4000-8000-%012d", i)),
 			ResourceVersion: fmt.Sprint(i), Generation: 1, CreationTimestamp: now, Finalizers: []string{saasv1alpha1.FinalizerRelease},
-			Labels:      map[string]string{"saas.marketplace.dev/instance-id-hash": fmt.Sprintf("%040x", i)},
-			Annotations: map[string]string{saasv1alpha1.AnnotationCreatedByCall: "1795783639235"}},
+			Labels: map[string]string{"saas.marketplace.dev/instance-id-hash": fmt.Sprintf("%040x", i)},
+			Annotations: map[string]string{saasv1alpha1.AnnotationCalls: `[{"time":"2026-11-20T10:00:00Z","activity":"newInstance","orderId":"` + order +
+				`","detail":"created for order line ` + order + `-000001","requestTimestamp":1795783639235,"result":"000004"}]`}},
 		Spec: saasv1alpha1.MarketplaceInstanceSpec{InstanceID: fmt.Sprintf("12FF15D2-3233-12AF-A75B-%012X", i),
 			Order: saasv1alpha1.OrderReference{OrderID: order, OrderLineID: order + "-000001"}, State: saasv1alpha1.InstanceState("Active")},
 		Status: saasv1alpha1.MarketplaceInstanceStatus{ObservedGeneration: 1, Phase: "Ready", Plan: testenv.BasicPlan, Namespace: ns,

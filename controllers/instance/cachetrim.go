@@ -2,7 +2,8 @@ package instance
 
 import (
 	"strings"
-	"unique"
+	"sync"
+	"sync/atomic"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -10,8 +11,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -20,9 +19,10 @@ import (
 
 // trimForCache drops, before an object enters the cache, what the operator never reads of its
 // kind, so the cache of every tenant's children stays small at thousands of instances. It is
-// idempotent, as client-go requires of a transform. What a step reads of a cached child is its
-// name, owner references, generation, creation time (not its UID), two annotations of the
-// operator's own (applied hash, frozen replicas) and, for some kinds, status or a field or two:
+// idempotent, as client-go requires of a transform. It only drops fields: what stays is the
+// API server's value, so any read of the cache gets a true (if partial) copy. What a step reads
+// of a cached child is its name, owner references, generation, creation time and, for some
+// kinds, status or a field or two:
 //
 //   - Deployment, StatefulSet: spec.replicas and status (readiness, freeze); not the Pod
 //     template, and of a Deployment's conditions only Available's status.
@@ -33,14 +33,11 @@ import (
 //   - ResourceQuota, LimitRange, Service, Ingress: metadata only. A quota's usage is read from
 //     the API server by the two rare steps that need it (a plan change's check and a downgrade).
 //
-// A cached child has no other labels (ownership is read from its controller reference, see render.OwnedBy)
-// and no annotations map: the two annotations it keeps are in two strings (stashAnnotations).
-// A Go map costs over 300 bytes even with one entry, and labels and annotations were the
-// largest part of a trimmed child. See compactMeta for the rest.
-//
-// A Get of a cached child therefore returns a partial object: read children through
-// Reconciler.live, which puts the annotations back, and anything else from the API server
-// (Reconciler.APIReader).
+// A cached child has no other labels (ownership is read from its controller reference, see
+// render.OwnedBy) and no annotations: what the operator remembers of a child is in the
+// instance's inventory (status.resources). A Go map costs over 300 bytes even with one entry,
+// and labels and annotations were the largest part of a trimmed child. See compactMeta for the
+// rest. Anything else of a child is read from the API server (Reconciler.APIReader).
 func trimForCache(obj any) (any, error) {
 	var podSecurity map[string]string
 	if ns, ok := obj.(*corev1.Namespace); ok {
@@ -89,60 +86,22 @@ func podSecurityLabels(labels map[string]string) map[string]string {
 }
 
 // compactMeta keeps of a child's metadata what the steps read, and shares the strings that
-// many cached objects repeat: the nine children of an instance carry its name, UID and
-// namespace, and every tenant has a "web" or a "tenant-quota". Decoding gives each object
-// its own copy of every string; the shared copies are dropped by the runtime once no cached
-// object holds them (unique.Make).
+// every tenant repeats: the names plans give their objects ("web", "tenant-quota") and the
+// owner's kind. A namespace's name is the tenant's own and keeps its copy.
 func compactMeta(a metav1.Object) {
 	a.SetManagedFields(nil)
 	a.SetLabels(nil)
 	a.SetUID("")
-	stashAnnotations(a)
-	a.SetName(shared(a.GetName()))
-	a.SetNamespace(shared(a.GetNamespace()))
+	a.SetAnnotations(nil)
+	if a.GetNamespace() != "" {
+		a.SetName(shared(a.GetName()))
+	}
 	refs := a.GetOwnerReferences()
 	for i := range refs {
 		r := &refs[i]
-		r.APIVersion, r.Kind, r.Name = shared(r.APIVersion), shared(r.Kind), shared(r.Name)
-		r.UID = types.UID(shared(string(r.UID)))
+		r.APIVersion, r.Kind = shared(r.APIVersion), shared(r.Kind)
 		r.Controller, r.BlockOwnerDeletion = sharedBool(r.Controller), sharedBool(r.BlockOwnerDeletion)
 	}
-}
-
-// stashAnnotations keeps the two annotations a step reads of a cached child in two metadata
-// strings the operator's children never use, and drops the annotations map: selfLink (no API
-// server sets it since Kubernetes 1.20) holds the applied hash, generateName (children have
-// fixed names) the frozen replicas. restoreAnnotations puts them back on a copy read from the
-// cache; nothing else reads a cached child's annotations.
-//
-// An object without annotations is left as it is: it has been stashed already. client-go runs
-// the transform twice on the objects of an initial list (once as the list streams in, once as
-// they enter the informer's queue), and a second stash would wipe the first.
-func stashAnnotations(a metav1.Object) {
-	ann := a.GetAnnotations()
-	if ann == nil {
-		return
-	}
-	a.SetSelfLink(ann[annotationAppliedHash])
-	a.SetGenerateName(ann[saasv1alpha1.AnnotationFrozenReplicas])
-	a.SetAnnotations(nil)
-}
-
-// restoreAnnotations undoes stashAnnotations on u, a copy of a cached child.
-func restoreAnnotations(u *unstructured.Unstructured) {
-	for _, s := range stashed {
-		v, _, _ := unstructured.NestedString(u.Object, "metadata", s.field)
-		unstructured.RemoveNestedField(u.Object, "metadata", s.field)
-		if v != "" {
-			_ = unstructured.SetNestedField(u.Object, v, "metadata", "annotations", s.annotation) // metadata is a map: cannot fail
-		}
-	}
-}
-
-// stashed are the metadata fields that hold a cached child's annotations (stashAnnotations).
-var stashed = [...]struct{ field, annotation string }{
-	{"selfLink", annotationAppliedHash},
-	{"generateName", saasv1alpha1.AnnotationFrozenReplicas},
 }
 
 // availableOnly keeps of a Deployment's conditions the status of Available, the one that
@@ -156,9 +115,33 @@ func availableOnly(conds []appsv1.DeploymentCondition) []appsv1.DeploymentCondit
 	return nil
 }
 
+// vocabulary holds one copy of each string that thousands of cached objects repeat and that
+// comes from a small set: kinds, condition types and reasons, plan, product and child names.
+// Per-tenant strings (names, namespaces, UIDs, messages) are never put in it: it is never
+// emptied, since an entry cannot tell when the last object holding it left the cache (the
+// weak table of unique.Make forgets an entry at the first collection after its last Handle is
+// dropped, and the next object then gets a copy of its own). Past maxVocabulary entries, which
+// only many plans with many objects reach, a string keeps its own copy.
+var vocabulary struct {
+	sync.Map
+	n atomic.Int32
+}
+
+const maxVocabulary = 4096
+
 // shared returns the one copy of s that every cached object holding s shares.
 func shared(s string) string {
-	return unique.Make(s).Value()
+	if v, ok := vocabulary.Load(s); ok {
+		return v.(string)
+	}
+	if vocabulary.n.Load() >= maxVocabulary {
+		return s
+	}
+	v, loaded := vocabulary.LoadOrStore(s, s)
+	if !loaded {
+		vocabulary.n.Add(1)
+	}
+	return v.(string)
 }
 
 // sharedBool returns a pointer to one of two shared bools, or nil: every owner reference holds
@@ -179,9 +162,7 @@ var boolTrue, boolFalse = true, false
 // trimInstance drops an instance's managed fields and shares the strings that every instance
 // repeats: condition types, statuses and reasons, the order's product fields, plan and phase,
 // the workload's kinds and names, history activities and results, the release finalizer. Each
-// instance-specific string (IDs, messages naming the tenant) keeps its own copy: sharing costs a
-// table entry, more than a copy of a string nothing else holds. Its namespace is shared with
-// its children's.
+// instance-specific string (IDs, namespace, messages naming the tenant) keeps its own copy.
 func trimInstance(obj any) (any, error) {
 	inst, ok := obj.(*saasv1alpha1.MarketplaceInstance)
 	if !ok {
@@ -197,17 +178,20 @@ func trimInstance(obj any) (any, error) {
 		c := &st.Conditions[i]
 		c.Type, c.Status, c.Reason = shared(c.Type), metav1.ConditionStatus(shared(string(c.Status))), shared(c.Reason)
 	}
-	st.Phase, st.Plan, st.Namespace = shared(st.Phase), shared(st.Plan), shared(st.Namespace)
+	st.Phase, st.Plan = shared(st.Phase), shared(st.Plan)
 	if o := st.Order; o != nil {
 		o.OrderType, o.ProductID, o.SKUCode = shared(o.OrderType), shared(o.ProductID), shared(o.SKUCode)
 		o.ChargingMode, o.PeriodType = shared(o.ChargingMode), shared(o.PeriodType)
 	}
 	for i := range st.Resources {
 		r := &st.Resources[i]
-		r.APIVersion, r.Kind, r.Name = shared(r.APIVersion), shared(r.Kind), shared(r.Name)
+		r.APIVersion, r.Kind = shared(r.APIVersion), shared(r.Kind)
+		if r.Kind != "Namespace" {
+			r.Name = shared(r.Name)
+		}
 	}
 	if ref := st.CredentialsSecretRef; ref != nil {
-		ref.Name, ref.Namespace = shared(ref.Name), shared(ref.Namespace)
+		ref.Name = shared(ref.Name)
 	}
 	for i := range st.History {
 		h := &st.History[i]

@@ -1,7 +1,8 @@
 package instance
 
 import (
-	"maps"
+	"encoding/json"
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -11,8 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -24,7 +24,7 @@ func TestTrimForCache(t *testing.T) {
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: "web", Namespace: "t", UID: "u-web",
 			Labels:      map[string]string{"saas.marketplace.dev/instance": "i", "pod-security.kubernetes.io/enforce": "restricted"},
-			Annotations: map[string]string{annotationAppliedHash: "abc", "deployment.kubernetes.io/revision": "3"},
+			Annotations: map[string]string{"deployment.kubernetes.io/revision": "3"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "saas.marketplace.dev/v1alpha1", Kind: "MarketplaceInstance",
 				Name: "i", UID: "u-1", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "marketplace-operator"}}}
@@ -35,7 +35,6 @@ func TestTrimForCache(t *testing.T) {
 		Status: appsv1.DeploymentStatus{ReadyReplicas: 2, ObservedGeneration: 3, Conditions: []appsv1.DeploymentCondition{
 			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Message: `ReplicaSet "web-5d8f" has successfully progressed.`},
 			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", Message: "Deployment has minimum availability."}}}}
-	d.Annotations[saasv1alpha1.AnnotationFrozenReplicas] = "2"
 	np := &networkingv1.NetworkPolicy{ObjectMeta: meta(), Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{"Ingress"}}}
 	secret := &corev1.Secret{ObjectMeta: meta(), Data: map[string][]byte{"password": []byte("kept")}}
 	quota := &corev1.ResourceQuota{ObjectMeta: meta(),
@@ -49,15 +48,14 @@ func TestTrimForCache(t *testing.T) {
 	if len(d.ManagedFields) != 0 || d.Annotations != nil || d.Labels != nil || d.UID != "" {
 		t.Errorf("metadata: %+v", d.ObjectMeta)
 	}
-	// What decides ownership stays, and the strings every child of the instance repeats are
-	// one copy.
+	// Fields are dropped, never reused: what stays is the API server's value.
+	if d.SelfLink != "" || d.GenerateName != "" || d.Name != "web" || d.Namespace != "t" {
+		t.Errorf("metadata: %+v", d.ObjectMeta)
+	}
+	// What decides ownership stays.
 	inst := &saasv1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: "i"}}
 	if !render.OwnedBy(d, inst) || render.OwnedBy(d, &saasv1alpha1.MarketplaceInstance{ObjectMeta: metav1.ObjectMeta{Name: "j"}}) {
 		t.Errorf("ownership: %+v", d.OwnerReferences)
-	}
-	if unsafe.StringData(d.Namespace) != unsafe.StringData(np.Namespace) ||
-		unsafe.StringData(d.OwnerReferences[0].Name) != unsafe.StringData(secret.OwnerReferences[0].Name) {
-		t.Error("namespace and owner name are not shared")
 	}
 	if d.OwnerReferences[0].Controller != np.OwnerReferences[0].Controller || !*d.OwnerReferences[0].BlockOwnerDeletion {
 		t.Error("owner references' bools are not shared")
@@ -77,15 +75,15 @@ func TestTrimForCache(t *testing.T) {
 }
 
 // client-go runs the transform twice on the objects of an initial list: the second pass must
-// change nothing, or a restarted manager loses every applied hash and rewrites every child.
+// change nothing.
 func TestTrimForCacheIsIdempotent(t *testing.T) {
 	objs := []any{
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", UID: "u", Labels: map[string]string{"a": "b"},
-			Annotations: map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "2", "other": "x"}},
+			Annotations: map[string]string{saasv1alpha1.AnnotationFrozenReplicas: "2", "other": "x"}},
 			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0)},
 			Status: appsv1.DeploymentStatus{Conditions: []appsv1.DeploymentCondition{
 				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Message: "m"}}}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "t", Annotations: map[string]string{annotationAppliedHash: "def"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "t", Annotations: map[string]string{"other": "def"}},
 			Data: map[string][]byte{"password": []byte("p")}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "t", Annotations: map[string]string{"other": "x"}}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t"}},
@@ -94,7 +92,7 @@ func TestTrimForCacheIsIdempotent(t *testing.T) {
 		if _, err := trimForCache(o); err != nil {
 			t.Fatal(err)
 		}
-		once := o.(runtime.Object).DeepCopyObject()
+		once := o.(k8sruntime.Object).DeepCopyObject()
 		if _, err := trimForCache(o); err != nil {
 			t.Fatal(err)
 		}
@@ -104,41 +102,50 @@ func TestTrimForCacheIsIdempotent(t *testing.T) {
 	}
 }
 
-// A child read from the cache has the annotations the steps read back, and nothing else of
-// the trimmed metadata.
-func TestRestoreAnnotations(t *testing.T) {
-	for name, tc := range map[string]struct{ in, want map[string]string }{
-		"hash and frozen replicas": {
-			in:   map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "3", "other": "x"},
-			want: map[string]string{annotationAppliedHash: "abc", saasv1alpha1.AnnotationFrozenReplicas: "3"}},
-		"hash only": {in: map[string]string{annotationAppliedHash: "abc"}, want: map[string]string{annotationAppliedHash: "abc"}},
-		"none":      {in: map[string]string{"other": "x"}, want: nil},
-	} {
-		t.Run(name, func(t *testing.T) {
-			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", Annotations: tc.in}}
-			if _, err := trimForCache(d); err != nil {
-				t.Fatal(err)
-			}
-			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d.DeepCopy())
-			if err != nil {
-				t.Fatal(err)
-			}
-			u := &unstructured.Unstructured{Object: m}
-			restoreAnnotations(u)
-			if got := u.GetAnnotations(); !maps.Equal(got, tc.want) {
-				t.Errorf("annotations %v, want %v", got, tc.want)
-			}
-			if u.GetSelfLink() != "" || u.GetGenerateName() != "" {
-				t.Errorf("stash left in metadata: %v", u.Object["metadata"])
-			}
-		})
+// Children decoded apart share the strings every tenant repeats once trimmed, and only those.
+func TestTrimForCacheSharesVocabulary(t *testing.T) {
+	decode := func() *appsv1.Deployment {
+		d := &appsv1.Deployment{}
+		// Decoding gives every string its own storage, as a watch does.
+		if err := json.Unmarshal([]byte(`{"metadata":{"name":"web","namespace":"tenant-a","ownerReferences":[{"apiVersion":"saas.marketplace.dev/v1alpha1",`+
+			`"kind":"MarketplaceInstance","name":"a","uid":"u-1","controller":true}]}}`), d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, b := decode(), decode()
+	if unsafe.StringData(a.Name) == unsafe.StringData(b.Name) {
+		t.Fatal("decoded strings already share storage: the test proves nothing")
+	}
+	for _, d := range []*appsv1.Deployment{a, b} {
+		if _, err := trimForCache(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if unsafe.StringData(a.Name) != unsafe.StringData(b.Name) || unsafe.StringData(a.OwnerReferences[0].Kind) != unsafe.StringData(b.OwnerReferences[0].Kind) {
+		t.Error("child names and owner kinds are not shared")
+	}
+	if unsafe.StringData(a.Namespace) == unsafe.StringData(b.Namespace) {
+		t.Error("a tenant's namespace went into the vocabulary, which is never emptied")
+	}
+	// Sharing survives collections: the vocabulary holds its strings.
+	runtime.GC()
+	c := decode()
+	if _, err := trimForCache(c); err != nil {
+		t.Fatal(err)
+	}
+	if unsafe.StringData(c.Name) != unsafe.StringData(a.Name) {
+		t.Error("a child decoded after a collection does not share its name")
 	}
 }
 
 // Two instances decoded apart share the strings every instance repeats, and keep their values.
 func TestTrimInstance(t *testing.T) {
 	now := metav1.Now()
-	a, b := readyInstance(1, now), readyInstance(2, now)
+	a, b := decoded(t, readyInstance(1, now)), decoded(t, readyInstance(2, now))
+	if unsafe.StringData(a.Status.Order.SKUCode) == unsafe.StringData(b.Status.Order.SKUCode) {
+		t.Fatal("decoded strings already share storage: the test proves nothing")
+	}
 	a.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "marketplace-operator"}}
 	want := a.DeepCopy()
 	want.ManagedFields = nil
@@ -160,4 +167,17 @@ func TestTrimInstance(t *testing.T) {
 			t.Errorf("%s is not shared", name)
 		}
 	}
+}
+
+// decoded is inst as a watch delivers it: every string with storage of its own.
+func decoded(t *testing.T, inst *saasv1alpha1.MarketplaceInstance) *saasv1alpha1.MarketplaceInstance {
+	b, err := json.Marshal(inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &saasv1alpha1.MarketplaceInstance{}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

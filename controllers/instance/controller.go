@@ -3,8 +3,10 @@ package instance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -49,6 +51,10 @@ type Reconciler struct {
 	Orders    openapi.OrderQuerier
 	Clock     clock.PassiveClock
 	Options   Options
+
+	// written is the status of this reconciler's last write to each instance, until the cache
+	// shows it (freshInstance).
+	written writtenStatus
 }
 
 // What the reconciler needs, and why. Writes to namespaced objects are confined further, to
@@ -85,20 +91,13 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	// client-go logs what ctx writes, Secrets included, with this logger at V(8): cap it.
 	ctx = ctrl.LoggerInto(ctx, logging.CapVerbosity(ctrl.LoggerFrom(ctx)))
-	inst := &saasv1alpha1.MarketplaceInstance{}
-	if err := r.Client.Get(ctx, req.NamespacedName, inst); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	inst, err := r.freshInstance(ctx, req.NamespacedName)
+	if inst == nil || err != nil {
+		return ctrl.Result{}, err
 	}
 	s := newScope(inst, r.Clock.Now())
 	defer func() {
-		err := r.patchStatus(ctx, s)
-		switch {
-		case err == nil:
-		case errors.Is(err, errStaleCopy) && retErr == nil:
-			// Not a failure: the pass read a copy the cache had not brought up to date yet (the
-			// previous pass's status write, usually), and the next read will be current.
-			res = ctrl.Result{RequeueAfter: staleCopyRetry}
-		default:
+		if err := r.patchStatus(ctx, s); err != nil {
 			retErr = errors.Join(retErr, err)
 			res = ctrl.Result{}
 		}
@@ -117,6 +116,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, err
 	}
 	return r.reconcileNormal(ctx, s)
+}
+
+// freshInstance reads the instance from the cache, unless the cache does not show this
+// reconciler's last status write to it yet: a pass on that older copy would compute, and write
+// back, what the status said before. Then it reads the API server's copy. nil: it is gone.
+func (r *Reconciler) freshInstance(ctx context.Context, key client.ObjectKey) (*saasv1alpha1.MarketplaceInstance, error) {
+	inst := &saasv1alpha1.MarketplaceInstance{}
+	err := r.Client.Get(ctx, key, inst)
+	if err == nil && !r.written.shownBy(inst) {
+		err = r.APIReader.Get(ctx, key, inst)
+	}
+	if apierrors.IsNotFound(err) {
+		r.written.forget(key.Name)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("getting instance: %w", err)
+	}
+	return inst, nil
 }
 
 // reconcileNormal runs the steps of a live instance in order; a step that cannot finish yet

@@ -1,11 +1,15 @@
 package instance
 
 import (
+	"context"
+	"fmt"
+	"math"
 	"strconv"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 )
@@ -42,66 +46,108 @@ func (r *Reconciler) frozen(s *scope) bool {
 var scalableKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "ReplicaSet": true}
 
 // adjustForFreeze rewrites a rendered workload object for the freeze state, given the live
-// object (nil when it does not exist yet):
-//   - frozen: replicas 0, remembering in an annotation the count to restore (the live count at
-//     the moment of freezing, which may differ from the plan's if someone scaled it); CronJobs
+// object (nil when it does not exist yet) and the count the inventory remembers (nil if none):
+//   - frozen: replicas 0 (rememberReplicas recorded the count to restore first); CronJobs
 //     suspended.
 //   - active: the plan's replicas when it sets them; else the remembered count; else the live
 //     count, so that a workload whose replicas someone else owns (an HPA) keeps them.
-func adjustForFreeze(desired, live *unstructured.Unstructured, frozen bool) {
+func adjustForFreeze(desired, live *unstructured.Unstructured, frozen bool, remembered *int32) {
 	kind := desired.GetKind()
 	switch {
 	case kind == "CronJob" && frozen:
 		_ = unstructured.SetNestedField(desired.Object, true, "spec", "suspend")
 	case scalableKinds[kind] && frozen:
-		restore := rememberedReplicas(desired, live)
 		_ = unstructured.SetNestedField(desired.Object, int64(0), "spec", "replicas")
-		setAnnotation(desired, saasv1alpha1.AnnotationFrozenReplicas, strconv.FormatInt(restore, 10))
 	case scalableKinds[kind]:
 		if _, set, _ := unstructured.NestedFieldNoCopy(desired.Object, "spec", "replicas"); set {
 			return
 		}
-		if live == nil {
-			return
+		switch {
+		case remembered != nil:
+			_ = unstructured.SetNestedField(desired.Object, int64(*remembered), "spec", "replicas")
+		case live != nil:
+			n, _, _ := unstructured.NestedInt64(live.Object, "spec", "replicas")
+			_ = unstructured.SetNestedField(desired.Object, n, "spec", "replicas")
 		}
-		n, ok := frozenAnnotation(live)
-		if !ok {
-			n, _, _ = unstructured.NestedInt64(live.Object, "spec", "replicas")
-		}
-		_ = unstructured.SetNestedField(desired.Object, n, "spec", "replicas")
 	}
 }
 
-// rememberedReplicas is the count to restore on unfreeze.
-func rememberedReplicas(desired, live *unstructured.Unstructured) int64 {
-	if live != nil {
-		if n, ok := frozenAnnotation(live); ok {
-			return n
+// rememberReplicas records in the inventory the replica count of each workload that a freeze is
+// about to scale down and has no count recorded yet, and writes it before anything is scaled.
+// The live copies are at least as new as our last apply (Reconciler.live), so a count just
+// restored by an unfreeze is never read as the zero before it.
+func (r *Reconciler) rememberReplicas(ctx context.Context, s *scope, objs, lives []*unstructured.Unstructured) error {
+	changed := false
+	for i, obj := range objs {
+		if !scalableKinds[obj.GetKind()] {
+			continue
 		}
-		if n, found, _ := unstructured.NestedInt64(live.Object, "spec", "replicas"); found {
-			return n
+		ref := refOf(obj)
+		if e := s.entry(ref); e != nil && e.FrozenReplicas != nil {
+			continue
 		}
+		n, err := r.replicasToRestore(ctx, obj, lives[i])
+		if err != nil {
+			return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
+		}
+		e := s.entry(ref)
+		if e == nil {
+			s.inst.Status.Resources = append(s.inst.Status.Resources, ref)
+			sortRefs(s.inst.Status.Resources)
+			e = s.entry(ref)
+		}
+		e.FrozenReplicas = &n
+		changed = true
 	}
-	if n, found, _ := unstructured.NestedInt64(desired.Object, "spec", "replicas"); found {
-		return n
+	if !changed {
+		return nil
 	}
-	return 1
+	return r.saveInventory(ctx, s)
 }
 
-func frozenAnnotation(u *unstructured.Unstructured) (int64, bool) {
-	v, ok := u.GetAnnotations()[saasv1alpha1.AnnotationFrozenReplicas]
-	if !ok {
-		return 0, false
+// replicasToRestore is the count a workload about to be frozen runs with: the live object's, else
+// the plan's, else 1. A live workload at zero may have been frozen by a release of the operator
+// that kept the count in an annotation on it (AnnotationFrozenReplicas), which the cache does not
+// hold: that one is read from the API server.
+func (r *Reconciler) replicasToRestore(ctx context.Context, desired, live *unstructured.Unstructured) (int32, error) {
+	if live == nil {
+		if n, found, _ := unstructured.NestedInt64(desired.Object, "spec", "replicas"); found {
+			return clampReplicas(n), nil
+		}
+		return 1, nil
 	}
-	n, err := strconv.ParseInt(v, 10, 32)
-	return n, err == nil && n >= 0
+	n, found, _ := unstructured.NestedInt64(live.Object, "spec", "replicas")
+	if !found {
+		return 1, nil
+	}
+	if n != 0 {
+		return clampReplicas(n), nil
+	}
+	full := &unstructured.Unstructured{}
+	full.SetGroupVersionKind(live.GroupVersionKind())
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: desired.GetNamespace(), Name: desired.GetName()}, full); err != nil {
+		return 0, client.IgnoreNotFound(err)
+	}
+	if v, err := strconv.ParseInt(full.GetAnnotations()[saasv1alpha1.AnnotationFrozenReplicas], 10, 32); err == nil && v >= 0 {
+		return int32(v), nil
+	}
+	return 0, nil
 }
 
-func setAnnotation(u *unstructured.Unstructured, k, v string) {
-	a := u.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
+func clampReplicas(n int64) int32 {
+	return int32(max(0, min(n, math.MaxInt32)))
+}
+
+// saveInventory writes status.resources alone, now, so that what the pass does next can rely on
+// it being recorded; the pass's own status write later finds it written.
+func (r *Reconciler) saveInventory(ctx context.Context, s *scope) error {
+	saved := s.orig.DeepCopy()
+	saved.Status.Resources = s.inst.DeepCopy().Status.Resources
+	undo := r.written.writing(saved)
+	if err := r.Client.Status().Patch(ctx, saved, client.MergeFrom(s.orig)); err != nil {
+		undo()
+		return fmt.Errorf("recording replica counts before a freeze: %w", err)
 	}
-	a[k] = v
-	u.SetAnnotations(a)
+	s.orig.Status.Resources = saved.Status.Resources
+	return nil
 }

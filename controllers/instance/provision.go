@@ -42,7 +42,7 @@ func (r *Reconciler) degraded(s *scope, reason string, err error) error {
 // ensureNamespace creates the tenant namespace, refusing to take over one that is not ours.
 func (r *Reconciler) ensureNamespace(ctx context.Context, s *scope, _ *saasv1alpha1.MarketplacePlan) error {
 	ns := render.Namespace(s.inst)
-	live, err := r.live(ctx, corev1.SchemeGroupVersion.WithKind("Namespace"), "", ns.Name)
+	live, err := r.live(ctx, s, corev1.SchemeGroupVersion.WithKind("Namespace"), "", ns.Name)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, s *scope, _ *saasv1alp
 		// Another instance's (a hashed long name can equal a crafted short one) or labelled by hand.
 		return namespaceNotOurs(s, ns.Name)
 	}
-	if err := r.apply(ctx, s.inst, ns, live); err != nil {
+	if err := r.apply(ctx, s, ns, live); err != nil {
 		return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
 	}
 	s.inst.Status.Namespace = ns.Name
@@ -87,16 +87,16 @@ func (r *Reconciler) ensureQuota(ctx context.Context, s *scope, plan *saasv1alph
 	} {
 		gvk := corev1.SchemeGroupVersion.WithKind(o.kind)
 		if isNil(o.obj) {
-			if err := r.deleteIfOurs(ctx, s.inst, gvk, ns, o.name); err != nil {
+			if err := r.deleteIfOurs(ctx, s, gvk, ns, o.name); err != nil {
 				return err
 			}
 			continue
 		}
-		live, err := r.live(ctx, gvk, ns, o.name)
+		live, err := r.live(ctx, s, gvk, ns, o.name)
 		if err != nil {
 			return err
 		}
-		if err := r.apply(ctx, s.inst, o.obj, live); err != nil {
+		if err := r.apply(ctx, s, o.obj, live); err != nil {
 			return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
 		}
 	}
@@ -115,17 +115,17 @@ func (r *Reconciler) ensureNetworkPolicies(ctx context.Context, s *scope, plan *
 	want := map[string]bool{}
 	for _, np := range render.NetworkPolicies(s.inst, opts) {
 		want[np.Name] = true
-		live, err := r.live(ctx, gvk, ns, np.Name)
+		live, err := r.live(ctx, s, gvk, ns, np.Name)
 		if err != nil {
 			return err
 		}
-		if err := r.apply(ctx, s.inst, np, live); err != nil {
+		if err := r.apply(ctx, s, np, live); err != nil {
 			return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
 		}
 	}
 	for _, name := range []string{render.DenyIngressPolicyName, render.AllowIngressPolicyName, render.EgressPolicyName} {
 		if !want[name] {
-			if err := r.deleteIfOurs(ctx, s.inst, gvk, ns, name); err != nil {
+			if err := r.deleteIfOurs(ctx, s, gvk, ns, name); err != nil {
 				return err
 			}
 		}
@@ -164,15 +164,18 @@ func (r *Reconciler) ensureCredentials(ctx context.Context, s *scope, plan *saas
 	return nil
 }
 
-// deleteIfOurs deletes a child that should no longer exist; NotFound means done.
-func (r *Reconciler) deleteIfOurs(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, gvk schema.GroupVersionKind, ns, name string) error {
-	live, err := r.live(ctx, gvk, ns, name)
-	if err != nil || live == nil || !render.OwnedBy(live, inst) {
+// deleteIfOurs deletes a child that should no longer exist, and forgets it; NotFound means done.
+func (r *Reconciler) deleteIfOurs(ctx context.Context, s *scope, gvk schema.GroupVersionKind, ns, name string) error {
+	live, err := r.live(ctx, s, gvk, ns, name)
+	if err != nil {
 		return err
 	}
-	if err := r.Client.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting %s %s: %w", gvk.Kind, name, err)
+	if live != nil && render.OwnedBy(live, s.inst) {
+		if err := r.Client.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting %s %s: %w", gvk.Kind, name, err)
+		}
 	}
+	s.forget(refFor(gvk, name))
 	return nil
 }
 

@@ -38,9 +38,9 @@ func (r *Reconciler) ensureFinalizer(ctx context.Context, inst *saasv1alpha1.Mar
 }
 
 // patchFinalizers replaces the finalizers if they are still what inst holds. The lock is on the
-// finalizers only, not the resourceVersion: the webhook records each call in the status right
-// after creating an instance, and a whole-object lock would fail nearly every first reconcile
-// and send it to the rate-limited retry queue.
+// finalizers only, not the resourceVersion: the endpoint writes an instance's annotations and
+// spec as calls arrive, and a whole-object lock would fail on each of them and send the pass to
+// the rate-limited retry queue.
 func (r *Reconciler) patchFinalizers(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, want []string) error {
 	var current any // absent: a JSON Patch test against null passes only while none is set
 	if len(inst.Finalizers) > 0 {
@@ -152,7 +152,7 @@ func (r *Reconciler) backup(ctx context.Context, s *scope) (bool, error) {
 	err = r.Client.Get(ctx, client.ObjectKeyFromObject(job), live)
 	if apierrors.IsNotFound(err) {
 		s.set(saasv1alpha1.ConditionReleased, metav1.ConditionTrue, saasv1alpha1.ReasonBackingUp, "running the plan's backup Job "+job.Name)
-		return false, r.apply(ctx, s.inst, job, nil)
+		return false, r.apply(ctx, s, job, nil)
 	}
 	if err != nil {
 		return false, fmt.Errorf("getting backup job: %w", err)

@@ -110,7 +110,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("marketplaceinstance").
 		For(&saasv1alpha1.MarketplaceInstance{}, builder.WithPredicates(
-			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, conditionsChanged))).
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, r.foreignStatusWrite()))).
 		Watches(&saasv1alpha1.MarketplacePlan{}, handler.EnqueueRequestsFromMapFunc(r.instancesForPlan),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
@@ -120,17 +120,16 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	return b.Complete(r)
 }
 
-// conditionsChanged lets through an instance update that changed its conditions, which only
-// the reconciler writes. Mostly that is our own write coming back, and the pass finds nothing
-// to do. But a pass that read the instance from a cache still missing the previous write, and
-// computed what that older copy already said, skipped its patch (one status patch, only when
-// changed): the previous write then stands, stale, with no event to come back for it. Its
-// arrival in the cache is that event.
-var conditionsChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-	before, ok1 := e.ObjectOld.(*saasv1alpha1.MarketplaceInstance)
-	after, ok2 := e.ObjectNew.(*saasv1alpha1.MarketplaceInstance)
-	return ok1 && ok2 && !equality.Semantic.DeepEqual(before.Status.Conditions, after.Status.Conditions)
-}}
+// foreignStatusWrite lets through a status change that this reconciler did not write (someone
+// patched the status subresource by hand): status is the reconciler's alone, and the pass puts
+// it right. Its own writes coming back never start a pass.
+func (r *Reconciler) foreignStatusWrite() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*saasv1alpha1.MarketplaceInstance)
+		after, ok2 := e.ObjectNew.(*saasv1alpha1.MarketplaceInstance)
+		return ok1 && ok2 && !equality.Semantic.DeepEqual(before.Status, after.Status) && !r.written.wrote(after)
+	}}
+}
 
 // instancesForPlan maps a plan change to the instances that run or pin it, and to those still
 // waiting for a plan to serve their SKU.

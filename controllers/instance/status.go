@@ -2,7 +2,6 @@ package instance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -30,10 +29,6 @@ type scope struct {
 	// workloadHashes is the applied hash each workload object must carry to be the one this
 	// pass asked for, by resource.
 	workloadHashes map[saasv1alpha1.ResourceRef]string
-	// recordedCreation: this pass added the creating call to status.history, which held
-	// historyRead before.
-	recordedCreation bool
-	historyRead      []saasv1alpha1.Operation
 }
 
 func newScope(inst *saasv1alpha1.MarketplaceInstance, now time.Time) *scope {
@@ -140,52 +135,35 @@ func readiness(conds []metav1.Condition) (metav1.Condition, string) {
 	}
 }
 
-// patchStatus writes status once, by merge patch, only when something changed; and emits an
-// event for each condition that changed status. status.history is the webhook's, which appends
-// to it while passes run: a pass never writes it back from the copy it read (a merge patch
-// replaces a list whole, and would drop an entry appended meanwhile), except to record the
-// creating call, and then under a resourceVersion lock.
+// patchStatus writes status once, by merge patch, only when something changed, and emits an
+// event for each condition that changed status. The reconciler is status's only writer (the
+// endpoint records its calls in an annotation, which mergeCalls copies here), and s.orig is at
+// least as new as its last write (freshInstance), so a patch against it loses nothing.
 func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	if !s.isTrue(saasv1alpha1.ConditionPaused) {
 		s.inst.Status.ObservedGeneration = s.inst.Generation
 	}
 	summarize(s.inst)
-	// Here, not at the start of the pass: the finalizer patch replaces s.inst with the API
-	// server's copy, and the lock must be on the copy the entry was added to.
-	recordCreation(s)
+	mergeCalls(s.inst)
+	if equality.Semantic.DeepEqual(s.orig.Status, s.inst.Status) {
+		return nil
+	}
 	// Diff status only: the finalizer patch may have moved metadata (resourceVersion) since
 	// s.orig was read, and a resourceVersion in the patch would turn it into an optimistic lock.
 	base := s.orig.DeepCopy()
 	base.ObjectMeta = *s.inst.ObjectMeta.DeepCopy()
-	base.Status.History = s.inst.Status.History
-	patch := client.MergeFrom(base)
-	if s.recordedCreation {
-		base.Status.History = s.historyRead
-		patch = client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
-	}
-	if equality.Semantic.DeepEqual(base.Status, s.inst.Status) {
-		return nil
-	}
-	err := r.Client.Status().Patch(ctx, s.inst, patch)
+	undo := r.written.writing(s.inst)
+	err := r.Client.Status().Patch(ctx, s.inst, client.MergeFrom(base))
 	switch {
 	case err == nil:
-		// After the write, so a refused one (a stale copy) announces nothing twice.
 		r.emitTransitions(s)
 		return nil
 	case apierrors.IsNotFound(err):
 		return nil
-	case s.recordedCreation && apierrors.IsConflict(err):
-		return errStaleCopy
 	}
+	undo()
 	return fmt.Errorf("patching status: %w", err)
 }
-
-// errStaleCopy is a locked status write refused because the instance changed since it was read.
-var errStaleCopy = errors.New("the instance changed since this pass read it")
-
-// staleCopyRetry is how soon a pass that read a stale copy runs again; the cache catches up in
-// milliseconds.
-const staleCopyRetry = 200 * time.Millisecond
 
 // transitionEvents are the conditions whose changes are worth an event.
 var transitionEvents = []string{

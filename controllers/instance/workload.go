@@ -18,49 +18,51 @@ import (
 )
 
 // ensureWorkload applies the plan's rendered objects (adjusted for the freeze state) and prunes
-// the ones that left the plan. status.resources is the applied set.
+// the ones that left the plan. A freeze first records each workload's replica count in the
+// inventory, in a status write of its own, and only then scales it down: a count is never lost
+// to a pass that dies in between, nor read from a workload already scaled to zero.
 func (r *Reconciler) ensureWorkload(ctx context.Context, s *scope, plan *saasv1alpha1.MarketplacePlan) error {
 	objs, err := render.Workload(s.inst, plan, r.Options.Policy)
+	if err == nil {
+		err = r.checkNamespaced(objs)
+	}
 	if err != nil {
 		s.set(saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonRenderFailed,
 			truncate(fmt.Sprintf("plan %s: %v", plan.Name, err), 1024))
 		return reconcileTerminal(err)
 	}
-	if err := r.checkNamespaced(objs); err != nil {
-		s.set(saasv1alpha1.ConditionProvisioned, metav1.ConditionFalse, saasv1alpha1.ReasonRenderFailed,
-			truncate(fmt.Sprintf("plan %s: %v", plan.Name, err), 1024))
-		return reconcileTerminal(err)
+	lives := make([]*unstructured.Unstructured, len(objs))
+	for i, obj := range objs {
+		if lives[i], err = r.live(ctx, s, obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName()); err != nil {
+			return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
+		}
+	}
+	if s.frozen {
+		if err := r.rememberReplicas(ctx, s, objs, lives); err != nil {
+			return err
+		}
 	}
 	desired := make([]saasv1alpha1.ResourceRef, 0, len(objs))
-	s.workloadHashes = make(map[saasv1alpha1.ResourceRef]string, len(objs))
 	var applyErrs []error
-	for _, obj := range objs {
+	for i, obj := range objs {
 		ref := refOf(obj)
 		desired = append(desired, ref)
-		live, err := r.live(ctx, obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName())
-		if err != nil {
-			applyErrs = append(applyErrs, err)
-			continue
+		var remembered *int32
+		if e := s.entry(ref); e != nil {
+			remembered = e.FrozenReplicas
 		}
-		adjustForFreeze(obj, live, s.frozen)
-		if s.workloadHashes[ref], err = r.desiredHash(s.inst, obj); err != nil {
-			applyErrs = append(applyErrs, err)
-			continue
-		}
-		if err := r.apply(ctx, s.inst, obj, live); err != nil {
+		adjustForFreeze(obj, lives[i], s.frozen, remembered)
+		if err := r.apply(ctx, s, obj, lives[i]); err != nil {
 			applyErrs = append(applyErrs, err)
 		}
 	}
-	sortRefs(desired)
 	if err := errors.Join(applyErrs...); err != nil {
-		// Keep what was applied before too, so a later pass still prunes it.
-		s.inst.Status.Resources = union(s.inst.Status.Resources, desired)
+		// What was applied before stays in the inventory, so a later pass still prunes it.
 		return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
 	}
 	if err := r.prune(ctx, s, desired); err != nil {
 		return err
 	}
-	s.inst.Status.Resources = desired
 	s.inst.Status.Plan = plan.Name
 	return nil
 }
@@ -85,19 +87,36 @@ func (r *Reconciler) checkNamespaced(objs []*unstructured.Unstructured) error {
 
 // prune deletes the objects applied before that the plan no longer renders.
 func (r *Reconciler) prune(ctx context.Context, s *scope, desired []saasv1alpha1.ResourceRef) error {
-	for _, old := range s.inst.Status.Resources {
-		if slices.Contains(desired, old) {
+	for _, old := range slices.Clone(s.inst.Status.Resources) {
+		if tenantBase(old) || slices.ContainsFunc(desired, func(d saasv1alpha1.ResourceRef) bool { return sameObject(d, old) }) {
 			continue
 		}
 		gv, err := schema.ParseGroupVersion(old.APIVersion)
 		if err != nil {
+			s.forget(old)
 			continue
 		}
-		if err := r.deleteIfOurs(ctx, s.inst, gv.WithKind(old.Kind), s.inst.Status.Namespace, old.Name); err != nil {
+		if err := r.deleteIfOurs(ctx, s, gv.WithKind(old.Kind), s.inst.Status.Namespace, old.Name); err != nil {
 			return r.degraded(s, saasv1alpha1.ReasonApplyFailed, fmt.Errorf("pruning: %w", err))
 		}
 	}
 	return nil
+}
+
+// tenantBase reports the objects every tenant has whatever its plan (the namespace, its quota
+// and network policies), which their own steps apply and delete.
+func tenantBase(ref saasv1alpha1.ResourceRef) bool {
+	switch {
+	case ref.APIVersion == "v1" && ref.Kind == "Namespace":
+		return true
+	case ref.APIVersion == "v1" && ref.Kind == "ResourceQuota":
+		return ref.Name == render.QuotaName
+	case ref.APIVersion == "v1" && ref.Kind == "LimitRange":
+		return ref.Name == render.LimitRangeName
+	case ref.APIVersion == "networking.k8s.io/v1" && ref.Kind == "NetworkPolicy":
+		return ref.Name == render.DenyIngressPolicyName || ref.Name == render.AllowIngressPolicyName || ref.Name == render.EgressPolicyName
+	}
+	return false
 }
 
 // ensureReadiness sets Provisioned from the workload's own readiness, and publishes the
@@ -145,25 +164,22 @@ func (r *Reconciler) notReady(ctx context.Context, s *scope) ([]string, error) {
 		if ref.APIVersion != "apps/v1" || (ref.Kind != "Deployment" && ref.Kind != "StatefulSet") {
 			continue
 		}
-		live, err := r.live(ctx, appsv1.SchemeGroupVersion.WithKind(ref.Kind), s.inst.Status.Namespace, ref.Name)
+		live, err := r.live(ctx, s, appsv1.SchemeGroupVersion.WithKind(ref.Kind), s.inst.Status.Namespace, ref.Name)
 		if err != nil {
 			return nil, err
 		}
-		if live == nil || !workloadReady(live, s.workloadHashes[ref]) {
+		if live == nil || !workloadReady(live) {
 			waiting = append(waiting, ref.Kind+" "+ref.Name)
 		}
 	}
 	return waiting, nil
 }
 
-// workloadReady: the object is the one we last applied (hash; the cache may still hold an older
-// copy, whose status can look ready for the replicas it wanted, such as zero before an
-// unfreeze), its controller saw the latest spec, and every wanted replica is updated and ready
-// (for Deployments, also the Available condition).
-func workloadReady(u *unstructured.Unstructured, appliedHash string) bool {
-	if u.GetAnnotations()[annotationAppliedHash] != appliedHash {
-		return false
-	}
+// workloadReady: its controller saw the latest spec, and every wanted replica is updated and
+// ready (for Deployments, also the Available condition). u is at least as new as our last apply
+// (Reconciler.live): an older copy's status can look ready for the replicas it wanted, such as
+// zero before an unfreeze.
+func workloadReady(u *unstructured.Unstructured) bool {
 	gen := u.GetGeneration()
 	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
 	want, found, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
@@ -190,23 +206,6 @@ func workloadReady(u *unstructured.Unstructured, appliedHash string) bool {
 
 func refOf(u *unstructured.Unstructured) saasv1alpha1.ResourceRef {
 	return saasv1alpha1.ResourceRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Name: u.GetName()}
-}
-
-func sortRefs(refs []saasv1alpha1.ResourceRef) {
-	slices.SortFunc(refs, func(a, b saasv1alpha1.ResourceRef) int {
-		return strings.Compare(a.APIVersion+"/"+a.Kind+"/"+a.Name, b.APIVersion+"/"+b.Kind+"/"+b.Name)
-	})
-}
-
-func union(a, b []saasv1alpha1.ResourceRef) []saasv1alpha1.ResourceRef {
-	out := slices.Clone(b)
-	for _, r := range a {
-		if !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	sortRefs(out)
-	return out
 }
 
 func isTrueIn(conds []metav1.Condition, t string) bool {
