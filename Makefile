@@ -7,6 +7,14 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
+# The release version, from one file: it stamps the binaries and the image, and `make
+# version-sync` writes it into the chart's appVersion and the kustomize image tag (`make verify`
+# fails when they differ). REVISION is the commit, marked -dirty when tracked files are changed.
+VERSION := $(shell cat VERSION)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+VERSION_PKG = $(shell sed -n 's/^module //p' go.mod)/internal/version
+LDFLAGS = -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(REVISION)
+
 # Packages of `make test`: everything but the end-to-end suite.
 UNIT_PKGS = $(shell go list ./... | grep -v /test/e2e)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
@@ -86,10 +94,17 @@ helm-lint: control-plane ## Lint the Helm chart (strict) and render it.
 	"$$(hack/control-plane.sh)/helm" lint --strict $(HELM_LINT_ARGS) charts/marketplace-operator
 	"$$(hack/control-plane.sh)/helm" template marketplace-operator charts/marketplace-operator $(HELM_LINT_ARGS) >/dev/null
 
+.PHONY: version-sync
+version-sync: ## Write VERSION into the chart's appVersion and the kustomize image tag.
+	@[[ "$(VERSION)" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$ ]] || { echo "VERSION: $(VERSION) is not MAJOR.MINOR.PATCH[-PRERELEASE]"; exit 1; }
+	sed -i -E 's/^appVersion: .*/appVersion: "$(VERSION)"/' charts/marketplace-operator/Chart.yaml
+	sed -i -E '/newName: marketplace-operator$$/,/newTag:/ s/newTag: .*/newTag: $(VERSION)/' config/manager/kustomization.yaml
+
 .PHONY: verify
-verify: manifests generate fmt helm-sync ## Regenerate everything and fail if the tree changed.
+verify: manifests generate fmt helm-sync version-sync ## Regenerate everything and fail if the tree changed.
 	go mod tidy
 	cd hack/k8s && go mod tidy
+	cd hack/image && go mod tidy
 	@if [ -n "$$(git status --porcelain)" ]; then \
 		echo "make verify: generated or formatted files differ from what is committed:"; \
 		git status --porcelain; git --no-pager diff --stat; exit 1; fi
@@ -103,15 +118,40 @@ dev: ## Run the operator on a local cluster with the KooGallery stand-in (ARGS=-
 ##@ Build
 
 .PHONY: build
-build: ## Build the binaries into ./bin.
-	go build -o $(LOCALBIN)/ ./cmd/...
+build: ## Build the binaries into ./bin, stamped with VERSION and the commit.
+	go build -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/ ./cmd/...
 
-IMG ?= marketplace-operator:0.1.0
+IMG ?= marketplace-operator:$(VERSION)
+# The image's org.opencontainers.image.source label.
+IMAGE_SOURCE ?= https://$(shell sed -n 's/^module //p' go.mod)
 
 .PHONY: docker-build
 docker-build: ## Build the manager image IMG (needs a Docker engine).
 	@docker info >/dev/null 2>&1 || { echo "make docker-build: no Docker engine reachable here; build the image where one runs (the Dockerfile needs nothing else)"; exit 1; }
-	docker build -t $(IMG) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg SOURCE=$(IMAGE_SOURCE) -t $(IMG) .
+
+# `make image` needs no container engine. The CA bundle is Debian's ca-certificates package, the
+# one the Dockerfile's distroless base ships. Files and the image carry the commit's time.
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE_DIR ?= $(LOCALBIN)/image
+IMAGE_CA_CERTIFICATES ?= /etc/ssl/certs/ca-certificates.crt
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct)
+IMAGE_TOOL = $(LOCALBIN)/image-builder
+
+.PHONY: image
+image: ## Build the manager's multi-platform OCI image into IMAGE_DIR (a layout and a tar of it), then check it.
+	@test -s $(IMAGE_CA_CERTIFICATES) || { echo "make image: no $(IMAGE_CA_CERTIFICATES) (apt-get install ca-certificates)"; exit 1; }
+	cd hack/image && go test -count=1 ./... && go build -o $(IMAGE_TOOL) .
+	for p in $(IMAGE_PLATFORMS); do \
+		CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} go build -trimpath -ldflags "-s -w $(LDFLAGS)" \
+			-o $(IMAGE_DIR)/$${p/\//-}/manager ./cmd/manager; \
+	done
+	$(IMAGE_TOOL) build --version $(VERSION) --revision $(REVISION) --source $(IMAGE_SOURCE) \
+		--epoch $(SOURCE_DATE_EPOCH) --ca-certificates $(IMAGE_CA_CERTIFICATES) \
+		--out $(IMAGE_DIR)/oci --archive $(IMAGE_DIR)/marketplace-operator-$(VERSION).oci.tar \
+		$(foreach p,$(IMAGE_PLATFORMS),--binary $(p)=$(IMAGE_DIR)/$(subst /,-,$(p))/manager)
+	$(IMAGE_TOOL) check --version $(VERSION) --revision $(REVISION) --source $(IMAGE_SOURCE) \
+		--layout $(IMAGE_DIR)/oci --dockerfile Dockerfile $(foreach p,$(IMAGE_PLATFORMS),--platform $(p))
 
 ##@ Tools
 

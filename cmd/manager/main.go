@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
@@ -24,6 +25,7 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/internal/keys"
 	"github.com/marketplace-operator/marketplace-operator/internal/metricsauth"
 	"github.com/marketplace-operator/marketplace-operator/internal/scheme"
+	"github.com/marketplace-operator/marketplace-operator/internal/version"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
 	"github.com/marketplace-operator/marketplace-operator/render"
 	"github.com/marketplace-operator/marketplace-operator/webhook"
@@ -35,6 +37,7 @@ import (
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 type options struct {
+	version                bool
 	kubeconfig             string
 	metricsAddr, probeAddr string
 	pprofAddr              string
@@ -57,6 +60,7 @@ type options struct {
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.BoolVar(&o.version, "version", false, "print the version, source commit and Go release, and exit")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address of the metrics endpoint; \"0\" disables it")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "address of net/http/pprof, unauthenticated: keep it on loopback; \"0\" disables it")
@@ -83,6 +87,10 @@ func parseFlags(args []string) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	// Asking for the version needs no configuration, so nothing else is checked.
+	if o.version {
+		return o, nil
+	}
 	o.reconciler.IngressNamespaces = splitList(o.ingressNamespaces)
 	o.reconciler.EgressExcept = splitList(o.egressExcept)
 	for _, cidr := range o.reconciler.EgressExcept {
@@ -106,6 +114,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		os.Exit(2)
 	}
+	if o.version {
+		fmt.Println(version.String())
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "manager stopped")
@@ -114,6 +126,10 @@ func main() {
 }
 
 func run(ctx context.Context, o *options) error {
+	ctrl.Log.Info("build", version.KeysAndValues()...)
+	if err := metrics.Registry.Register(version.NewCollector()); err != nil {
+		return fmt.Errorf("registering the build_info metric: %w", err)
+	}
 	if soft := setMemoryLimit(os.Getenv, os.ReadFile); soft > 0 {
 		ctrl.Log.Info("Go memory limit set below the container's", "bytes", soft)
 	}

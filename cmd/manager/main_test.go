@@ -41,3 +41,11 @@ func TestParseFlagsErrors(t *testing.T) {
 		})
 	}
 }
+
+// --version answers without the configuration a run needs.
+func TestParseFlagsVersion(t *testing.T) {
+	o, err := parseFlags([]string{"--version"})
+	if err != nil || !o.version {
+		t.Fatalf("options %+v, error %v", o, err)
+	}
+}
