@@ -64,7 +64,7 @@ func TestBench(t *testing.T) {
 
 	// Grow to the memory run's size and let every instance become Ready.
 	b.fill(s.instances)
-	all := b.allNames()
+	all := b.allNames(b.instanceCount())
 	b.awaitReady(all, 20*time.Minute)
 	rep.Memory = append(rep.Memory, b.memory(len(all), "all Ready, after the latency runs"))
 	heap := b.profile("heap", "heap.pprof", 0)
@@ -183,7 +183,13 @@ func (b *bench) apiServerAudit(policy string) {
 	}
 }
 
-func (b *bench) allNames() []string {
+// allNames are the instances the readiness watch has seen, once it has seen want of them: the
+// last creates' events may still be on their way.
+func (b *bench) allNames(want int) []string {
+	NewWithT(b.t).Eventually(func() int {
+		seen, _ := b.ready.count()
+		return seen
+	}).WithTimeout(time.Minute).WithPolling(100*time.Millisecond).Should(BeNumerically(">=", want), "instances the readiness watch saw")
 	b.ready.mu.Lock()
 	defer b.ready.mu.Unlock()
 	names := make([]string, 0, len(b.ready.seen))

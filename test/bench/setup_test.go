@@ -2,8 +2,9 @@
 
 // Package bench measures the operator as deployed, on a full local cluster (hack/cluster.sh:
 // etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok fake nodes) with the
-// manager binary and `koosim load`: callback latency against a bare client creating the same
-// object, provisioning throughput against the API server's raw write ceiling, API writes per
+// manager binary and `koosim load`: callback latency against a plain client making the same
+// change, provisioning throughput against the API server's raw write ceiling and against a plain
+// client creating the same tenants (bare tenants: the ceiling for provisioning), API writes per
 // instance and writes that change nothing (from the API server's audit log), memory and
 // start-up at thousands of instances. `make bench` runs it; it prints a table and writes it to
 // BENCH_OUT. It asserts only what is not a timing: every call answered, every instance Ready,
