@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"strings"
 
-	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -59,7 +57,7 @@ func (r *Reconciler) apply(ctx context.Context, s *scope, obj client.Object, liv
 		return err
 	}
 	ref := refOf(u)
-	if e := s.entry(ref); e != nil && e.AppliedHash == hash && live != nil && render.OwnedBy(live, s.inst) && !drifted(live, u) {
+	if e := s.entry(ref); e != nil && e.AppliedHash == hash && live != nil && render.OwnedBy(live, s.inst) && !drifted(live, u, e.Generation) {
 		return nil
 	}
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
@@ -72,11 +70,11 @@ func (r *Reconciler) apply(ctx context.Context, s *scope, obj client.Object, liv
 }
 
 // drifted reports whether someone changed, since we applied it, what keeps the tenant isolated:
-// the Pod Security labels of its namespace or the spec of one of its NetworkPolicies. Other
-// children are re-applied when their rendering changes; these are compared with the live object
-// on every pass (the cache keeps both, see trimForCache), so a hand edit is undone as soon as
-// its watch event arrives, and at the latest at the next resync.
-func drifted(live, desired *unstructured.Unstructured) bool {
+// the Pod Security labels of its namespace (compared with the live object; the cache keeps them)
+// or the spec of one of its NetworkPolicies (its generation moved past the one our apply
+// produced). Other children are re-applied when their rendering changes. A hand edit is undone as
+// soon as its watch event arrives, and at the latest at the next resync.
+func drifted(live, desired *unstructured.Unstructured, appliedGeneration int64) bool {
 	switch desired.GetKind() {
 	case "Namespace":
 		labels := live.GetLabels()
@@ -86,12 +84,7 @@ func drifted(live, desired *unstructured.Unstructured) bool {
 			}
 		}
 	case "NetworkPolicy":
-		var want, got networkingv1.NetworkPolicy
-		if runtime.DefaultUnstructuredConverter.FromUnstructured(desired.Object, &want) != nil ||
-			runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &got) != nil {
-			return true
-		}
-		return !equality.Semantic.DeepEqual(want.Spec, got.Spec)
+		return live.GetGeneration() > appliedGeneration
 	}
 	return false
 }

@@ -29,9 +29,10 @@ import (
 //   - Job, CronJob: status (the release backup); not the Pod template.
 //   - Secret: data (the credentials queryInstance hands to KooGallery).
 //   - Namespace: its Pod Security labels (drift repair, see drifted).
-//   - NetworkPolicy: spec (drift repair).
-//   - ResourceQuota, LimitRange, Service, Ingress: metadata only. A quota's usage is read from
-//     the API server by the two rare steps that need it (a plan change's check and a downgrade).
+//   - ResourceQuota, LimitRange, NetworkPolicy, Service, Ingress: metadata only. A quota's
+//     usage is read from the API server by the two rare steps that need it (a plan change's
+//     check and a downgrade); a NetworkPolicy edited since our apply shows a generation above
+//     the inventory's (drifted).
 //
 // A cached child has no other labels (ownership is read from its controller reference, see
 // render.OwnedBy) and no annotations: what the operator remembers of a child is in the
@@ -67,6 +68,8 @@ func trimForCache(obj any) (any, error) {
 		o.Spec, o.Status = corev1.ServiceSpec{}, corev1.ServiceStatus{}
 	case *networkingv1.Ingress:
 		o.Spec, o.Status = networkingv1.IngressSpec{}, networkingv1.IngressStatus{}
+	case *networkingv1.NetworkPolicy:
+		o.Spec = networkingv1.NetworkPolicySpec{}
 	}
 	return obj, nil
 }
