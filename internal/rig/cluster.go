@@ -187,6 +187,11 @@ func crdNames(applied []byte) ([]string, error) {
 	return names, nil
 }
 
+// WaitEstablished waits until every named CRD is served (waitEstablished), through r.
+func WaitEstablished(ctx context.Context, r client.Reader, names ...string) error {
+	return waitEstablished(ctx, r, names, time.Minute)
+}
+
 // waitEstablished polls until every named CRD has the condition Established=True. It does not
 // use `kubectl wait --for=condition=Established`: right after a CRD is created it has no
 // conditions yet, and kubectl wait then fails (".status.conditions accessor error") instead of

@@ -58,8 +58,9 @@ func TestInstallWithKustomize(t *testing.T) {
 		"--from-file="+filepath.Join(keysDir, "ak"), "--from-file="+filepath.Join(keysDir, "sk"))
 	kubectl(t, "apply", "--server-side", "-k", "config/default")
 	kubectl(t, "-n", installNamespace, "rollout", "status", "deployment/marketplace-operator-controller-manager", "--timeout=120s")
-	kubectl(t, "wait", "--for=condition=Established", "crd/marketplaceinstances.saas.marketplace.dev",
-		"crd/marketplaceplans.saas.marketplace.dev", "--timeout=60s")
+	if err := rig.WaitEstablished(ctx(t), admin, "marketplaceinstances.saas.marketplace.dev", "marketplaceplans.saas.marketplace.dev"); err != nil {
+		t.Fatal(err)
+	}
 	kubectl(t, "apply", "--server-side", "-f", "config/samples/saas_v1alpha1_marketplaceplan_basic.yaml",
 		"-f", "config/samples/saas_v1alpha1_marketplaceplan_pro.yaml")
 	expectLeastPrivilege(t, kustomizeServiceAccount)
