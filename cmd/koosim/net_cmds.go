@@ -360,9 +360,9 @@ func (a *app) load(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Duration, "duration", 0, "run time")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "calls per second (0: as fast as possible)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 4, "workers")
-	fs.StringVar(&cfg.Activity, "activity", koogallery.ActivityNewInstance, "newInstance, queryInstance or updateInstanceStatus")
+	fs.StringVar(&cfg.Activity, "activity", koogallery.ActivityNewInstance, "newInstance, queryInstance, updateInstanceStatus or refreshInstance")
 	fs.StringVar(&cfg.OrderPrefix, "order-prefix", "LOAD", "newInstance: call i orders PREFIX followed by i in 12 digits")
-	fs.StringVar(&cfg.InstanceID, "instance-id", "", "queryInstance: the IDs asked for (up to 100, comma-separated); updateInstanceStatus: the instances frozen, then unfrozen, in turn")
+	fs.StringVar(&cfg.InstanceID, "instance-id", "", "queryInstance: the IDs asked for (up to 100, comma-separated); updateInstanceStatus: the instances frozen, then unfrozen, in turn; refreshInstance: the instances renewed in turn")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a production URL that is not loopback")
 	asJSON := fs.Bool("json", false, "print the result as JSON (latencies in nanoseconds), for scripts")
 	if err := parse(fs, args); err != nil {
