@@ -299,6 +299,13 @@ type MarketplaceInstanceStatus struct {
 	// +optional
 	OrderQuery *OrderQueryStatus `json:"orderQuery,omitempty"`
 
+	// expireTime is when the buyer's paid period ends, as the operator enforces
+	// it: spec.expireTime once a refreshInstance set it, else the order's own
+	// expireTime from Query Order. Past it plus the freeze grace, the tenant
+	// freezes itself.
+	// +optional
+	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
+
 	// plan is the MarketplacePlan the tenant was last rendered from.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
@@ -347,7 +354,7 @@ type MarketplaceInstanceStatus struct {
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.spec.state`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.spec.expireTime`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expireTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Order",type=string,JSONPath=`.spec.order.orderId`,priority=1
 // +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.status.namespace`,priority=1

@@ -212,6 +212,10 @@ func (in *MarketplaceInstanceStatus) DeepCopyInto(out *MarketplaceInstanceStatus
 		*out = new(OrderQueryStatus)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.ExpireTime != nil {
+		in, out := &in.ExpireTime, &out.ExpireTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Resources != nil {
 		in, out := &in.Resources, &out.Resources
 		*out = make([]ResourceRef, len(*in))

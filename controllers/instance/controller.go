@@ -118,6 +118,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	return r.reconcileNormal(ctx, s)
 }
 
+// freezeUnresolved freezes a tenant whose order cannot be resolved now (Query Order failing, a
+// change to a SKU no plan serves) on the plan it last ran: a freeze never waits on Query Order or
+// on a plan. Nothing is unfrozen or provisioned until the order resolves.
+func (r *Reconciler) freezeUnresolved(ctx context.Context, s *scope) error {
+	if !s.frozen || s.inst.Status.Namespace == "" {
+		return nil
+	}
+	plan, err := r.appliedPlan(ctx, s)
+	if err != nil || plan == nil {
+		return err
+	}
+	if err := r.ensureNetworkPolicies(ctx, s, plan); err != nil {
+		return err
+	}
+	return r.ensureWorkload(ctx, s, plan)
+}
+
 // freshInstance reads the instance from the cache, unless the cache does not show this
 // reconciler's last status write to it yet: a pass on that older copy would compute, and write
 // back, what the status said before. Then it reads the API server's copy. nil: it is gone.
@@ -140,9 +157,16 @@ func (r *Reconciler) freshInstance(ctx context.Context, key client.ObjectKey) (*
 // reconcileNormal runs the steps of a live instance in order; a step that cannot finish yet
 // stops the pass and says when to come back.
 func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
+	s.frozen = r.frozen(s)
 	plan, res, err := r.ensureOrder(ctx, s)
-	if plan == nil || err != nil {
+	if err != nil {
 		return res, err
+	}
+	if plan == nil {
+		if err := r.freezeUnresolved(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
 	}
 	if s.inst.Spec.Order.TestFlag {
 		s.setDebugOrder()
@@ -152,7 +176,6 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	s.frozen = r.frozen(s)
 	steps := []func(context.Context, *scope, *saasv1alpha1.MarketplacePlan) error{
 		r.ensureNamespace,
 		r.ensureQuota,

@@ -305,6 +305,10 @@ func TestFreezeAndExactUnfreeze(t *testing.T) {
 		g.Expect(got.Status.Phase).To(Equal("Frozen"))
 		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(0)))
 		g.Expect(*deployment(g, ns, "worker").Spec.Replicas).To(Equal(int32(0)))
+		// The counts to restore are in the inventory, for anyone to read.
+		g.Expect(got.Status.Resources).To(ContainElements(
+			And(HaveField("Kind", "Deployment"), HaveField("Name", "worker"), HaveField("FrozenReplicas", HaveValue(Equal(int32(2))))),
+			And(HaveField("Kind", "Deployment"), HaveField("Name", "web"), HaveField("FrozenReplicas", HaveValue(Equal(int32(1)))))))
 		g.Expect(cronJob(g, ns).Spec.Suspend).To(Equal(ptr.To(true)))
 		policies := &networkingv1.NetworkPolicyList{}
 		g.Expect(k8s.List(context.Background(), policies, client.InNamespace(ns))).To(Succeed())
@@ -317,7 +321,7 @@ func TestFreezeAndExactUnfreeze(t *testing.T) {
 	NewWithT(t).Eventually(func(g Gomega) {
 		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(1)))
 		g.Expect(*deployment(g, ns, "worker").Spec.Replicas).To(Equal(int32(2)))
-		g.Expect(deployment(g, ns, "worker").Annotations).NotTo(HaveKey(saasv1alpha1.AnnotationFrozenReplicas))
+		g.Expect(get(g, inst.Name).Status.Resources).To(HaveEach(HaveField("FrozenReplicas", BeNil())))
 		g.Expect(cronJob(g, ns).Spec.Suspend).To(Or(BeNil(), Equal(ptr.To(false))))
 		policies := &networkingv1.NetworkPolicyList{}
 		g.Expect(k8s.List(context.Background(), policies, client.InNamespace(ns))).To(Succeed())

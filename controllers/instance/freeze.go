@@ -16,27 +16,44 @@ import (
 
 const defaultFreezeGrace = time.Hour
 
-// frozen reports whether the tenant must be frozen now: by its spec, or because its
-// subscription expired more than the grace period ago (a lost freeze callback must not let a
-// buyer keep using it). It also sets the Frozen condition and the wake-up at expiry.
+// effectiveExpiry is when the buyer's paid period ends: spec.expireTime once a refreshInstance
+// set it (calls are ordered by their signed timestamps, and a renewal or a cancelled renewal
+// period is newer than the order it renews), else the expireTime Query Order gave for the
+// effective order, so a purchase or a trial that never gets a refresh still expires.
+func effectiveExpiry(inst *saasv1alpha1.MarketplaceInstance) *metav1.Time {
+	if inst.Spec.ExpireTime != nil {
+		return inst.Spec.ExpireTime.DeepCopy()
+	}
+	if o := inst.Status.Order; o != nil && o.ExpireTime != nil {
+		return o.ExpireTime.DeepCopy()
+	}
+	return nil
+}
+
+// frozen reports whether the tenant must be frozen now: by its spec, or because its paid period
+// (effectiveExpiry) ended more than the grace period ago (a lost freeze callback must not let a
+// buyer keep using it). It also sets the Frozen condition, status.expireTime and the wake-up at
+// expiry.
 func (r *Reconciler) frozen(s *scope) bool {
 	grace := r.Options.FreezeGrace
 	if grace == 0 {
 		grace = defaultFreezeGrace
 	}
+	expiry := effectiveExpiry(s.inst)
+	s.inst.Status.ExpireTime = expiry
 	switch {
 	case s.inst.Spec.State == saasv1alpha1.StateFrozen:
 		s.set(saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonFrozenByOrder,
 			"spec.state is Frozen: workloads scaled to zero, ingress blocked, data kept")
 		return true
-	case s.inst.Spec.ExpireTime != nil && !s.now.Before(s.inst.Spec.ExpireTime.Add(grace)):
+	case expiry != nil && !s.now.Before(expiry.Add(grace)):
 		s.set(saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonExpired,
-			"spec.expireTime "+s.inst.Spec.ExpireTime.UTC().Format(time.RFC3339)+" has passed (grace "+grace.String()+
-				"): workloads scaled to zero, ingress blocked, data kept; a renewal moves expireTime")
+			"the paid period ended at "+expiry.UTC().Format(time.RFC3339)+" (grace "+grace.String()+
+				"): workloads scaled to zero, ingress blocked, data kept; a renewal moves the expiry")
 		return true
 	}
-	if s.inst.Spec.ExpireTime != nil {
-		s.requeueIn(s.inst.Spec.ExpireTime.Add(grace).Sub(s.now))
+	if expiry != nil {
+		s.requeueIn(expiry.Add(grace).Sub(s.now))
 	}
 	s.set(saasv1alpha1.ConditionFrozen, metav1.ConditionFalse, saasv1alpha1.ReasonActive, "the tenant is active")
 	return false

@@ -49,13 +49,6 @@ func (r *Reconciler) ensureOrder(ctx context.Context, s *scope) (*saasv1alpha1.M
 		return st.Order == nil || st.Order.OrderID != orderID || (lineID != "" && st.Order.OrderLineID != lineID)
 	}
 	if needsQuery() {
-		// The cache may not have seen our last status patch yet: decide on the live status, so
-		// neither a resolved order nor a persisted backoff is ever skipped.
-		if err := r.refreshOrderStatus(ctx, s); err != nil {
-			return nil, ctrl.Result{}, err
-		}
-	}
-	if needsQuery() {
 		if q := st.OrderQuery; q != nil && q.NextAttemptTime != nil && s.now.Before(q.NextAttemptTime.Time) {
 			s.requeueIn(q.NextAttemptTime.Sub(s.now))
 			return nil, ctrl.Result{RequeueAfter: s.requeueAfter}, nil
@@ -79,16 +72,6 @@ func (r *Reconciler) ensureOrder(ctx context.Context, s *scope) (*saasv1alpha1.M
 	s.set(saasv1alpha1.ConditionOrderResolved, metav1.ConditionTrue, saasv1alpha1.ReasonResolved,
 		fmt.Sprintf("order %s (SKU %s) is served by plan %s", st.Order.OrderID, st.Order.SKUCode, plan.Name))
 	return plan, ctrl.Result{}, nil
-}
-
-// refreshOrderStatus copies the order fields of the live status into the scope.
-func (r *Reconciler) refreshOrderStatus(ctx context.Context, s *scope) error {
-	live := &saasv1alpha1.MarketplaceInstance{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.inst), live); err != nil {
-		return fmt.Errorf("reading instance: %w", err)
-	}
-	s.inst.Status.Order, s.inst.Status.OrderQuery = live.Status.Order, live.Status.OrderQuery
-	return nil
 }
 
 func (r *Reconciler) queryOrder(ctx context.Context, orderID, lineID string) (*saasv1alpha1.ResolvedOrder, error) {

@@ -1,0 +1,63 @@
+package instance_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
+	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
+	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
+	"github.com/marketplace-operator/marketplace-operator/render"
+)
+
+// A purchase that never gets a refreshInstance still expires: on the expireTime Query Order
+// gives for its order line, which status.expireTime shows.
+func TestOrderExpiryFreezesWithoutARefresh(t *testing.T) {
+	startOperator(t, instance.Options{})
+	expired := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
+	koo.UpdateOrder(inst.Spec.Order.OrderID, func(o *openapi.Order) { o.Lines[0].ExpireTime = expired })
+	create(t, inst)
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonExpired)
+		g.Expect(got.Status.ExpireTime).NotTo(BeNil())
+		g.Expect(got.Status.ExpireTime.Time).To(BeTemporally("==", expired))
+		g.Expect(*deployment(g, got.Status.Namespace, "web").Spec.Replicas).To(Equal(int32(0)))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+}
+
+// A freeze never waits on Query Order: frozen while the order it was just upgraded to cannot be
+// resolved, the tenant is frozen on the plan it runs.
+func TestFreezeDoesNotWaitForTheOrder(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	ns := got.Status.Namespace
+
+	upgrade := order(t, testenv.ProProduct, testenv.ProSKU)
+	koo.FailNext(upgrade.Spec.Order.OrderID, 1000, 500, "MKT.9999")
+	ctx := context.Background()
+	g := NewWithT(t)
+	orig := got.DeepCopy()
+	got.Spec.CurrentOrder = &saasv1alpha1.ChangeOrder{OrderID: upgrade.Spec.Order.OrderID, OrderLineID: upgrade.Spec.Order.OrderLineID}
+	got.Spec.State = saasv1alpha1.StateFrozen
+	g.Expect(k8s.Patch(ctx, got, client.MergeFrom(orig))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		cur := get(g, inst.Name)
+		expectCondition(g, cur, saasv1alpha1.ConditionOrderResolved, metav1.ConditionFalse, saasv1alpha1.ReasonQueryFailed)
+		expectCondition(g, cur, saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonFrozenByOrder)
+		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(0)))
+		policies := &networkingv1.NetworkPolicyList{}
+		g.Expect(k8s.List(ctx, policies, client.InNamespace(ns))).To(Succeed())
+		g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.EgressPolicyName))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+}
