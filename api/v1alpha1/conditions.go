@@ -68,7 +68,9 @@ const (
 	// AnnotationReconcileRequest forces a reconcile whenever its value changes (for example
 	// `kubectl annotate mpi NAME saas.marketplace.dev/reconcile-request="$(date +%s)" --overwrite`).
 	AnnotationReconcileRequest = "saas.marketplace.dev/reconcile-request"
-	// AnnotationFrozenReplicas, on a frozen workload, keeps the replica count to restore.
+	// AnnotationFrozenReplicas is where builds before the status inventory kept, on a frozen
+	// workload, the replica count to restore; it is read only to unfreeze a workload one of them
+	// froze (status.resources[].frozenReplicas holds the count now).
 	AnnotationFrozenReplicas = "saas.marketplace.dev/frozen-replicas"
 	// AnnotationCalls holds the marketplace calls the endpoint applied that status.history does
 	// not show yet, as a JSON list of Operations (see EncodeCalls). The endpoint writes it, in
