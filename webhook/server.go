@@ -67,6 +67,8 @@ type Server struct {
 	kit      *kitStore
 	// written is this replica's last write to each instance, until the cache shows it.
 	written *writtenCalls
+	// troubles rate-limits the log lines of refused and failed calls.
+	troubles logLimiter
 	// bodies bounds the memory of large request bodies (readBody).
 	bodies *bodyBudget
 	// listening is set while the endpoint accepts connections (ReadyCheck).
@@ -250,6 +252,7 @@ func (s *Server) serve1(w http.ResponseWriter, r *http.Request, kind exchangeKin
 		}
 		ex.observe()
 		log.V(1).Info("marketplace call", "activity", ex.activity, "resultCode", ex.code, "latency", time.Since(ex.start))
+		s.logFailed(log, ex)
 	}()
 	if r.Method != http.MethodPost {
 		ex.send(reply(koogallery.ResultInvalidParam, "only POST is accepted"))
@@ -330,12 +333,29 @@ func (s *Server) dispatch(ctx context.Context, c *call, req koogallery.BasicRequ
 	return reply(koogallery.ResultInvalidParam, "unknown activity")
 }
 
-// rejected answers a request that failed verification and counts it by reason.
+// rejected answers a request that failed verification, counts it by reason and logs it
+// (rate-limited; the line names the reason, never a key, a signature or the body).
 func (s *Server) rejected(ctx context.Context, iface string, err error) any {
 	kind := koogallery.KindOf(err)
-	signatureRejections.WithLabelValues(iface, rejectionReason(kind)).Inc()
-	ctrl.LoggerFrom(ctx).V(1).Info("marketplace call rejected", "interface", iface, "reason", string(kind))
+	reason := rejectionReason(kind)
+	signatureRejections.WithLabelValues(iface, reason).Inc()
+	if ok, held := s.troubles.allow("refused/"+iface+"/"+reason, s.opts.Clock()); ok {
+		ctrl.LoggerFrom(ctx).Info("marketplace call refused", "interface", iface, "reason", reason, "heldBackSinceLastLine", held)
+	}
 	return verificationReply(err)
+}
+
+// logFailed logs, rate-limited, a verified call answered with a failure: anything but success
+// and provisioning. Refusals were logged with their reason (rejected); the causes of internal
+// errors are logged where they happen.
+func (s *Server) logFailed(log logr.Logger, ex *exchange) {
+	switch ex.code {
+	case koogallery.ResultSuccess, koogallery.ResultProcessing, koogallery.ResultAuthFailed:
+		return
+	}
+	if ok, held := s.troubles.allow("failed/"+ex.activity+"/"+ex.code, s.opts.Clock()); ok {
+		log.Info("marketplace call failed", "activity", ex.activity, "resultCode", ex.code, "heldBackSinceLastLine", held)
+	}
 }
 
 // call is what every activity handler knows about the request besides its body.
