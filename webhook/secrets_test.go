@@ -283,7 +283,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// The log is the manager's at its most verbose: it must hold the calls and the reconciles.
 	log := logs.String()
 	g.Expect(log).To(ContainSubstring(`"msg":"marketplace call"`))
-	g.Expect(log).To(ContainSubstring(`"msg":"marketplace call rejected"`))
+	g.Expect(log).To(ContainSubstring(`"msg":"marketplace call refused"`))
 	g.Expect(log).To(ContainSubstring("Reconcile"))
 
 	haystacks := map[string]string{"the log": log, "the replies": strings.Join(r.replies, "\n"),
