@@ -69,22 +69,23 @@ func (r *Reconciler) apply(ctx context.Context, s *scope, obj client.Object, liv
 	return nil
 }
 
-// drifted reports whether someone changed, since we applied it, what keeps the tenant isolated:
-// the Pod Security labels of its namespace (compared with the live object; the cache keeps them)
-// or the spec of one of its NetworkPolicies (its generation moved past the one our apply
-// produced). Other children are re-applied when their rendering changes. A hand edit is undone as
-// soon as its watch event arrives, and at the latest at the next resync.
+// drifted reports whether the live object changed since the apply the inventory records: its
+// generation moved past the one that apply produced (a spec edit by hand, or an apply of ours
+// whose record was lost when the manager died before its status write: a freeze's scale-down,
+// say, which an unfreeze must then undo), or the Pod Security labels of the tenant namespace
+// differ (labels move no generation; the cache keeps them). A hand edit is undone as soon as its
+// watch event arrives, and at the latest at the next resync.
 func drifted(live, desired *unstructured.Unstructured, appliedGeneration int64) bool {
-	switch desired.GetKind() {
-	case "Namespace":
+	if live.GetGeneration() > appliedGeneration {
+		return true
+	}
+	if desired.GetKind() == "Namespace" {
 		labels := live.GetLabels()
 		for k, v := range desired.GetLabels() {
 			if strings.HasPrefix(k, render.PodSecurityLabelPrefix) && labels[k] != v {
 				return true
 			}
 		}
-	case "NetworkPolicy":
-		return live.GetGeneration() > appliedGeneration
 	}
 	return false
 }
