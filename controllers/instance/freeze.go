@@ -107,13 +107,7 @@ func (r *Reconciler) rememberReplicas(ctx context.Context, s *scope, objs, lives
 		if err != nil {
 			return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
 		}
-		e := s.entry(ref)
-		if e == nil {
-			s.inst.Status.Resources = append(s.inst.Status.Resources, ref)
-			sortRefs(s.inst.Status.Resources)
-			e = s.entry(ref)
-		}
-		e.FrozenReplicas = &n
+		s.entryFor(ref).FrozenReplicas = &n
 		changed = true
 	}
 	if !changed {
@@ -160,9 +154,7 @@ func clampReplicas(n int64) int32 {
 func (r *Reconciler) saveInventory(ctx context.Context, s *scope) error {
 	saved := s.orig.DeepCopy()
 	saved.Status.Resources = s.inst.DeepCopy().Status.Resources
-	undo := r.written.writing(saved)
-	if err := r.Client.Status().Patch(ctx, saved, client.MergeFrom(s.orig)); err != nil {
-		undo()
+	if err := r.writeStatus(ctx, saved, s.orig); err != nil {
 		return fmt.Errorf("recording replica counts before a freeze: %w", err)
 	}
 	s.orig.Status.Resources = saved.Status.Resources

@@ -41,19 +41,24 @@ func (s *scope) generationOf(ref saasv1alpha1.ResourceRef) int64 {
 	return 0
 }
 
+// entryFor is the inventory's entry for ref, added (in order) if there is none.
+func (s *scope) entryFor(ref saasv1alpha1.ResourceRef) *saasv1alpha1.ResourceRef {
+	if e := s.entry(ref); e != nil {
+		return e
+	}
+	s.inst.Status.Resources = append(s.inst.Status.Resources, saasv1alpha1.ResourceRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name})
+	sortRefs(s.inst.Status.Resources)
+	return s.entry(ref)
+}
+
 // recordApplied notes what an apply of ref wrote. An apply while the tenant runs restores a
 // frozen count, which is then forgotten.
 func (s *scope) recordApplied(ref saasv1alpha1.ResourceRef, hash string, generation int64) {
-	e := s.entry(ref)
-	if e == nil {
-		s.inst.Status.Resources = append(s.inst.Status.Resources, saasv1alpha1.ResourceRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name})
-		e = &s.inst.Status.Resources[len(s.inst.Status.Resources)-1]
-	}
+	e := s.entryFor(ref)
 	e.AppliedHash, e.Generation = hash, generation
 	if !s.frozen {
 		e.FrozenReplicas = nil
 	}
-	sortRefs(s.inst.Status.Resources)
 }
 
 // forget drops ref from the inventory once the object is gone.

@@ -152,8 +152,7 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	// s.orig was read, and a resourceVersion in the patch would turn it into an optimistic lock.
 	base := s.orig.DeepCopy()
 	base.ObjectMeta = *s.inst.ObjectMeta.DeepCopy()
-	undo := r.written.writing(s.inst)
-	err := r.Client.Status().Patch(ctx, s.inst, client.MergeFrom(base))
+	err := r.writeStatus(ctx, s.inst, base)
 	switch {
 	case err == nil:
 		r.emitTransitions(s)
@@ -161,8 +160,18 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	case apierrors.IsNotFound(err):
 		return nil
 	}
-	undo()
 	return fmt.Errorf("patching status: %w", err)
+}
+
+// writeStatus merge-patches inst's status against base, the reconciler's only way to write it:
+// the write is remembered before it is sent (writtenStatus), and forgotten if it fails.
+func (r *Reconciler) writeStatus(ctx context.Context, inst, base *saasv1alpha1.MarketplaceInstance) error {
+	undo := r.written.writing(inst)
+	err := r.Client.Status().Patch(ctx, inst, client.MergeFrom(base))
+	if err != nil {
+		undo()
+	}
+	return err
 }
 
 // transitionEvents are the conditions whose changes are worth an event.
