@@ -47,10 +47,10 @@ func TestFreezeDoesNotWaitForTheOrder(t *testing.T) {
 	koo.FailNext(upgrade.Spec.Order.OrderID, 1000, 500, "MKT.9999")
 	ctx := context.Background()
 	g := NewWithT(t)
-	orig := got.DeepCopy()
-	got.Spec.CurrentOrder = &saasv1alpha1.ChangeOrder{OrderID: upgrade.Spec.Order.OrderID, OrderLineID: upgrade.Spec.Order.OrderLineID}
-	got.Spec.State = saasv1alpha1.StateFrozen
-	g.Expect(k8s.Patch(ctx, got, client.MergeFrom(orig))).To(Succeed())
+	patchSpec(t, inst.Name, func(i *saasv1alpha1.MarketplaceInstance) {
+		i.Spec.CurrentOrder = &saasv1alpha1.ChangeOrder{OrderID: upgrade.Spec.Order.OrderID, OrderLineID: upgrade.Spec.Order.OrderLineID}
+		i.Spec.State = saasv1alpha1.StateFrozen
+	})
 	g.Eventually(func(g Gomega) {
 		cur := get(g, inst.Name)
 		expectCondition(g, cur, saasv1alpha1.ConditionOrderResolved, metav1.ConditionFalse, saasv1alpha1.ReasonQueryFailed)
