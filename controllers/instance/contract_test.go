@@ -61,3 +61,41 @@ func TestFreezeDoesNotWaitForTheOrder(t *testing.T) {
 		g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.EgressPolicyName))
 	}).WithTimeout(15 * time.Second).Should(Succeed())
 }
+
+// A freeze never waits on a plan either: a tenant whose plan was deleted is frozen from its
+// inventory (workloads scaled to zero, ingress denied), and runs again with
+// its replica count once the plan is back and it is unfrozen.
+func TestFreezeDoesNotWaitForThePlan(t *testing.T) {
+	startOperator(t, instance.Options{})
+	ctx := context.Background()
+	plan := basicPlanCopy(t, "freeze-gone", saasv1alpha1.SKU{ProductID: "freeze-gone", SKUCode: "freeze-gone"})
+	if err := k8s.Create(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.Plan = plan.Name })
+	create(t, inst)
+	ns := waitReady(t, inst.Name).Status.Namespace
+	g := NewWithT(t)
+	running := *deployment(g, ns, "web").Spec.Replicas
+	g.Expect(running).To(BeNumerically(">", 0))
+
+	g.Expect(k8s.Delete(ctx, plan)).To(Succeed())
+	patchSpec(t, inst.Name, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.State = saasv1alpha1.StateFrozen })
+	g.Eventually(func(g Gomega) {
+		cur := get(g, inst.Name)
+		expectCondition(g, cur, saasv1alpha1.ConditionOrderResolved, metav1.ConditionFalse, saasv1alpha1.ReasonPlanNotFound)
+		expectCondition(g, cur, saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonFrozenByOrder)
+		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(int32(0)))
+		policies := &networkingv1.NetworkPolicyList{}
+		g.Expect(k8s.List(ctx, policies, client.InNamespace(ns))).To(Succeed())
+		g.Expect(policyNames(policies)).To(ConsistOf(render.DenyIngressPolicyName, render.EgressPolicyName))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+
+	plan.ResourceVersion = ""
+	g.Expect(k8s.Create(ctx, plan)).To(Succeed())
+	patchSpec(t, inst.Name, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.State = saasv1alpha1.StateActive })
+	g.Eventually(func(g Gomega) {
+		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(running))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(ctx, plan) })
+}

@@ -119,15 +119,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 }
 
 // freezeUnresolved freezes a tenant whose order cannot be resolved now (Query Order failing, a
-// change to a SKU no plan serves) on the plan it last ran: a freeze never waits on Query Order or
-// on a plan. Nothing is unfrozen or provisioned until the order resolves.
+// change to a SKU no plan serves, a pinned plan deleted) on the plan it last ran, or from its
+// inventory when that plan is gone too: a freeze never waits on Query Order or on a plan. Nothing is unfrozen or provisioned until the order resolves.
 func (r *Reconciler) freezeUnresolved(ctx context.Context, s *scope) error {
 	if !s.frozen || s.inst.Status.Namespace == "" {
 		return nil
 	}
 	plan, err := r.appliedPlan(ctx, s)
-	if err != nil || plan == nil {
+	if err != nil {
 		return err
+	}
+	if plan == nil {
+		return r.freezeInventory(ctx, s)
 	}
 	if err := r.ensureNetworkPolicies(ctx, s, plan); err != nil {
 		return err

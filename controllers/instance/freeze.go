@@ -7,11 +7,15 @@ import (
 	"strconv"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
 const defaultFreezeGrace = time.Hour
@@ -158,5 +162,59 @@ func (r *Reconciler) saveInventory(ctx context.Context, s *scope) error {
 		return fmt.Errorf("recording replica counts before a freeze: %w", err)
 	}
 	s.orig.Status.Resources = saved.Status.Resources
+	return nil
+}
+
+// freezeInventory freezes a tenant whose applied plan is gone, from the inventory alone: the
+// network policies of a frozen tenant need nothing from a plan, and every workload the inventory
+// lists is scaled to zero (a CronJob suspended) by a patch of that one field, its count recorded
+// first. A later apply from a plan takes the field back (its generation is then past the
+// inventory's, so it is re-applied) and restores the recorded count.
+func (r *Reconciler) freezeInventory(ctx context.Context, s *scope) error {
+	if err := r.ensureNetworkPolicies(ctx, s, &saasv1alpha1.MarketplacePlan{}); err != nil {
+		return err
+	}
+	var objs, lives []*unstructured.Unstructured
+	for _, ref := range s.inst.Status.Resources {
+		if !scalableKinds[ref.Kind] && ref.Kind != "CronJob" {
+			continue
+		}
+		gvk := schema.FromAPIVersionAndKind(ref.APIVersion, ref.Kind)
+		live, err := r.live(ctx, s, gvk, s.inst.Status.Namespace, ref.Name)
+		if err != nil || live == nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		objs, lives = append(objs, live), append(lives, live)
+	}
+	if err := r.rememberReplicas(ctx, s, objs, lives); err != nil {
+		return err
+	}
+	for _, live := range lives {
+		if err := r.scaleToZero(ctx, live); err != nil {
+			return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
+		}
+	}
+	return nil
+}
+
+// scaleToZero patches a live workload's replicas to zero, or suspends a CronJob, unless it is
+// already.
+func (r *Reconciler) scaleToZero(ctx context.Context, live *unstructured.Unstructured) error {
+	patch := `{"spec":{"replicas":0}}`
+	if live.GetKind() == "CronJob" {
+		if suspended, _, _ := unstructured.NestedBool(live.Object, "spec", "suspend"); suspended {
+			return nil
+		}
+		patch = `{"spec":{"suspend":true}}`
+	} else if n, found, _ := unstructured.NestedInt64(live.Object, "spec", "replicas"); found && n == 0 {
+		return nil
+	}
+	err := r.Client.Patch(ctx, live, client.RawPatch(types.MergePatchType, []byte(patch)), client.FieldOwner(render.FieldOwner))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("freezing %s %s: %w", live.GetKind(), live.GetName(), err)
+	}
 	return nil
 }
