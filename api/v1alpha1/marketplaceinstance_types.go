@@ -340,6 +340,11 @@ type MarketplaceInstanceStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
 	History []Operation `json:"history,omitempty"`
+
+	// usage is the pay-per-use ledger (plans with spec.metering), written by the usage
+	// controller alone.
+	// +optional
+	Usage *UsageStatus `json:"usage,omitempty"`
 }
 
 // MarketplaceInstance is one KooGallery purchase and the isolated tenant

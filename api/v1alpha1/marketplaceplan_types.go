@@ -166,6 +166,11 @@ type MarketplacePlanSpec struct {
 	// tenant.
 	// +optional
 	Network *NetworkSpec `json:"network,omitempty"`
+
+	// metering, when set, makes the plan pay-per-use: how its tenants' usage is measured and
+	// pushed to KooGallery.
+	// +optional
+	Metering *MeteringSpec `json:"metering,omitempty"`
 }
 
 // MarketplacePlanStatus is the observed state of a MarketplacePlan.
