@@ -30,8 +30,12 @@ const (
 
 // DefaultRetrySchedule returns KooGallery's documented automatic retries for an activity
 // (§1.10): create, upgrade and orderNotify are retried once an hour for 3 h; renewal, status
-// change and release once after an hour; the others, and kit syncs, not at all.
+// change and release once after an hour; kit syncs up to KitCalls calls (KitRetrySchedule); the
+// others not at all.
 func DefaultRetrySchedule(activity string) []time.Duration {
+	if isKitActivity(activity) {
+		return KitRetrySchedule(nil)
+	}
 	switch activity {
 	case koogallery.ActivityNewInstance, koogallery.ActivityUpgradeInstance, koogallery.ActivityOrderNotify:
 		return []time.Duration{time.Hour, time.Hour, time.Hour}
@@ -50,7 +54,8 @@ type Config struct {
 	// HTTPClient sends the calls; a plain client when nil.
 	HTTPClient *http.Client
 	// RetrySchedule replaces the documented delays between attempts of every activity that
-	// KooGallery retries (tests compress it to milliseconds). Nil keeps DefaultRetrySchedule.
+	// KooGallery retries (tests compress it to milliseconds); for kit syncs it is stretched or
+	// cut to their KitCalls calls (KitRetrySchedule). Nil keeps DefaultRetrySchedule.
 	RetrySchedule []time.Duration
 	// PollInterval and PollTimeout govern queryInstance polling after a create.
 	PollInterval, PollTimeout time.Duration
@@ -170,8 +175,11 @@ func (s *Simulator) record(e Exchange) {
 
 func (s *Simulator) schedule(activity string) []time.Duration {
 	def := DefaultRetrySchedule(activity)
-	if def == nil || s.cfg.RetrySchedule == nil {
+	switch {
+	case def == nil || s.cfg.RetrySchedule == nil:
 		return def
+	case isKitActivity(activity):
+		return KitRetrySchedule(s.cfg.RetrySchedule)
 	}
 	return s.cfg.RetrySchedule
 }
@@ -322,14 +330,4 @@ func (s *Simulator) send(ctx context.Context, req koogallery.BasicRequest, accep
 		return nil, err
 	}
 	return s.call(ctx, target{activity: req.ActivityName(), body: body, accept: accept})
-}
-
-// SendKit sends a kit sync to the production URL plus the kit path. KooGallery does not retry
-// kit calls on its own, so neither does this.
-func (s *Simulator) SendKit(ctx context.Context, req koogallery.KitRequest) (*Response, error) {
-	body, err := koogallery.MarshalKitRequest(req)
-	if err != nil {
-		return nil, err
-	}
-	return s.call(ctx, target{activity: string(req.Kind()), path: req.Kind().Path(), body: body, kit: true})
 }
