@@ -9,8 +9,14 @@
 # A complete, matching cache is reused as is (a few ms). A fresh machine takes ~16 min on 2 cores
 # (most of it kube-apiserver); with a warm Go build cache, ~1 min.
 #
-# usage: hack/control-plane.sh            build if needed, print the assets folder on stdout
-#        hack/control-plane.sh --check    exit 0 if the cache is complete, 1 otherwise
+# A KUBEBUILDER_ASSETS that names another folder (binaries you already have) is used instead,
+# and never written to, once every binary there reports the pinned version; otherwise the
+# script fails, listing what it found against what is pinned and how to fix it.
+#
+# usage: hack/control-plane.sh                   build if needed, print the assets folder on stdout
+#        hack/control-plane.sh --check [NAME...] exit 0 if the folder holds the pinned binaries
+#                                                (only NAME... of them, when given), 1 otherwise
+#        hack/control-plane.sh --stages          print the kwok stages file (kwok-stages.yaml)
 # Progress goes to stderr so that `KUBEBUILDER_ASSETS=$(hack/control-plane.sh)` works.
 set -euo pipefail
 export GOFLAGS=-buildvcs=false
@@ -28,7 +34,92 @@ complete() {
   [ -s "$OUT/kwok-stages.yaml" ]
 }
 
-if [ "${1:-}" = "--check" ]; then complete; exit; fi
+# kwok exits "no stages found" without Stage objects: use the defaults kwokctl embeds
+# (node init + lease heartbeat, pod ready/complete/delete).
+stages() {
+  local s
+  s="$(cd "$SRC" && go mod download -json "sigs.k8s.io/kwok@v$KWOK" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')/kustomize/stage"
+  for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+           pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    cat "$s/$f.yaml"; echo ---
+  done
+}
+
+pinned() {  # pinned NAME: the version NAME must report
+  case $1 in
+    etcd) echo "v$ETCD" ;;
+    kwok) echo "v$KWOK" ;;
+    helm) echo "v$HELM" ;;
+    *) echo "v$K8S" ;;
+  esac
+}
+
+reported() {  # reported NAME DIR: the version DIR/NAME reports, empty if it reports none
+  case $1 in
+    etcd) "$2/etcd" --version | sed -n 's/^etcd Version: /v/p' ;;
+    kubectl) "$2/kubectl" version --client | sed -n 's/^Client Version: //p' ;;
+    kwok) "$2/kwok" --version | sed -n 's/^kwok version \([^ ]*\).*/\1/p' ;;
+    helm) "$2/helm" version --short | sed 's/+.*//' ;;
+    *) "$2/$1" --version | sed -n 's/^Kubernetes //p' ;;
+  esac
+}
+
+# check_assets DIR NAME...: every NAME in DIR at its pinned version, or a report of each that is
+# not, on stderr. Asking seven large binaries their version takes seconds on a busy machine, so
+# a passed check is remembered in the cache, keyed on the files' sizes and times.
+check_assets() {
+  local dir=$1 b found bad=() tmp seen; shift
+  seen="$CACHE/checked/$(echo "$dir $STAMP $*" | sha256sum | cut -c1-16)"
+  [ -f "$seen" ] && [ "$(cd "$dir" && stat -L -c '%n %s %Y' "$@" 2>&1)" = "$(cat "$seen")" ] && return 0
+  tmp=$(mktemp -d)
+  for b in "$@"; do
+    [ "$b" = kwok-stages.yaml ] || [ ! -x "$dir/$b" ] || (reported "$b" "$dir" >"$tmp/$b" 2>/dev/null || true) &
+  done
+  wait
+  for b in "$@"; do
+    if [ "$b" = kwok-stages.yaml ]; then
+      [ -s "$dir/$b" ] || bad+=("$(printf '  %-24s missing: hack/control-plane.sh --stages >%s writes it' "$b" "$dir/$b")")
+    elif [ ! -x "$dir/$b" ]; then
+      bad+=("$(printf '  %-24s missing, expected %s' "$b" "$(pinned "$b")")")
+    else
+      found=$(head -1 "$tmp/$b")
+      [ "$found" = "$(pinned "$b")" ] ||
+        bad+=("$(printf '  %-24s found %s, expected %s' "$b" "${found:-no version}" "$(pinned "$b")")")
+    fi
+  done
+  rm -rf "$tmp"
+  if [ ${#bad[@]} = 0 ]; then
+    mkdir -p "$CACHE/checked" && (cd "$dir" && stat -L -c '%n %s %Y' "$@") >"$seen"
+    return 0
+  fi
+  {
+    echo "control-plane: KUBEBUILDER_ASSETS=$dir does not hold the control plane this project pins:"
+    printf '%s\n' "${bad[@]}"
+    echo "control-plane: put those versions there (hack/k8s/go.mod and hack/control-plane.sh pin them),"
+    echo "control-plane: or unset KUBEBUILDER_ASSETS to build them into $OUT (~16 min once, then reused)"
+  } >&2
+  return 1
+}
+
+case ${1:-} in
+  --stages) stages; exit ;;
+  --check) shift; [ $# -gt 0 ] || set -- $BINARIES kwok-stages.yaml ;;
+  "") ;;
+  *) echo "control-plane: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
+esac
+
+if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ "$(realpath -m "$KUBEBUILDER_ASSETS")" != "$(realpath -m "$OUT")" ]; then
+  USER_ASSETS=$(realpath -m "$KUBEBUILDER_ASSETS")
+  if [ $# -gt 0 ]; then check_assets "$USER_ASSETS" "$@"; exit; fi
+  check_assets "$USER_ASSETS" $BINARIES kwok-stages.yaml || exit 1
+  echo "$USER_ASSETS"
+  exit 0
+fi
+if [ $# -gt 0 ]; then
+  complete && exit 0
+  echo "control-plane: $OUT is not complete: run hack/control-plane.sh (or make control-plane) to build it" >&2
+  exit 1
+fi
 if complete; then echo "$OUT"; exit 0; fi
 
 T0=$SECONDS
@@ -65,13 +156,7 @@ for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
 done
 GOBIN="$OUT" go install -ldflags "$HLDF" "helm.sh/helm/v3/cmd/helm@v$HELM"; step helm
 
-# kwok exits "no stages found" without Stage objects: use the defaults kwokctl embeds
-# (node init + lease heartbeat, pod ready/complete/delete).
-S="$(go env GOMODCACHE)/sigs.k8s.io/kwok@v$KWOK/kustomize/stage"
-for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
-         pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
-  cat "$S/$f.yaml"; echo ---
-done >"$OUT/kwok-stages.yaml"
+stages >"$OUT/kwok-stages.yaml"
 
 echo "$STAMP" >"$OUT/.stamp"
 step "done"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 
@@ -38,13 +39,22 @@ func RepoRoot() string {
 // Scheme returns a scheme with the built-in kinds and this project's API.
 func Scheme() *k8sruntime.Scheme { return scheme.New() }
 
+// envtestBinaries are what Start and Kubectl run.
+var envtestBinaries = []string{"etcd", "kube-apiserver", "kubectl"}
+
 // Assets returns the control plane folder that KUBEBUILDER_ASSETS names, or an error saying how
-// to set it: the tests that need it fail rather than skip.
+// to set it: the tests that need it fail rather than skip. A folder the user set by hand must
+// hold the pinned versions (hack/control-plane.sh --check), or a test would run against an API
+// server other than the one the project pins and fail for reasons of its own.
 func Assets() (string, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		return "", errors.New("KUBEBUILDER_ASSETS is not set: run `make test`, or " +
 			"`export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)` before `go test`")
+	}
+	check := exec.Command(filepath.Join(RepoRoot(), "hack", "control-plane.sh"), append([]string{"--check"}, envtestBinaries...)...)
+	if out, err := check.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("checking KUBEBUILDER_ASSETS: %w\n%s", err, out)
 	}
 	return assets, nil
 }
