@@ -110,13 +110,16 @@ func (c *Client) QueryOrder(ctx context.Context, orderID, orderLineID string) (*
 	}
 	var out queryOrderResponse
 	err := c.withRetries(ctx, IsRetryable, func(ctx context.Context) error {
-		return c.do(ctx, http.MethodGet, QueryOrderPath, q, nil, nil, &out)
+		start := time.Now()
+		err := c.do(ctx, http.MethodGet, QueryOrderPath, q, nil, nil, &out)
+		if err == nil && out.OrderInfo == nil {
+			err = &APIError{HTTPStatus: http.StatusOK, Code: out.ResultCode, Message: "response has no orderInfo"}
+		}
+		observeQueryOrder(start, err)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query order %s: %w", orderID, err)
-	}
-	if out.OrderInfo == nil {
-		return nil, fmt.Errorf("query order %s: %w", orderID, &APIError{HTTPStatus: http.StatusOK, Code: out.ResultCode, Message: "response has no orderInfo"})
 	}
 	return out.OrderInfo, nil
 }
