@@ -69,6 +69,7 @@ func NewStore(dir string) (*Store, error) {
 		return nil, err
 	}
 	s.cur.Store(st)
+	observeLoad(time.Now(), false, nil)
 	return s, nil
 }
 
@@ -107,6 +108,12 @@ func (s *Store) NeedLeaderElection() bool { return false }
 
 // Reload reads the directory now and reports whether the keys changed.
 func (s *Store) Reload() (bool, error) {
+	changed, err := s.reload()
+	observeLoad(time.Now(), changed, err)
+	return changed, err
+}
+
+func (s *Store) reload() (bool, error) {
 	st, err := load(s.dir)
 	if err != nil {
 		return false, err
