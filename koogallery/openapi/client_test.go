@@ -181,55 +181,6 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
-func TestUsageSignVector(t *testing.T) {
-	if got := openapi.UsageSign([]byte("testAccessKey123"), "1680508066618", "abc123", []byte(`{"usage_records":[]}`)); got != "bQPd3rBcL6ucva7u8BKP7p2jLBuc3cPRJqaZQr8c5tA=" {
-		t.Fatalf("got %s", got)
-	}
-}
-
-func TestPushUsage(t *testing.T) {
-	rec := openapi.UsageRecord{InstanceID: "inst-1", RecordTime: now, BeginTime: now.Add(-time.Hour), EndTime: now, UsageValue: 99.5, MeteringSN: "sn-1"}
-	c, fake := setup(t, 2)
-	fake.FailNext(simulator.UsageFailKey, 1, 500, openapi.CodeInternal)
-	if err := c.PushUsage(context.Background(), []openapi.UsageRecord{rec}); err != nil {
-		t.Fatalf("push with metering_sn is retried: %v", err)
-	}
-	if got := fake.Usage(); len(got) != 1 || got[0].UsageValue != 99.5 || got[0].InstanceID != "inst-1" || !got[0].BeginTime.Equal(rec.BeginTime) {
-		t.Fatalf("server got %+v", got)
-	}
-	rec.MeteringSN = ""
-	fake.FailNext(simulator.UsageFailKey, 1, 500, openapi.CodeInternal)
-	if err := c.PushUsage(context.Background(), []openapi.UsageRecord{rec}); err == nil {
-		t.Fatal("a push without metering_sn must not be repeated after a server error")
-	}
-	for _, bad := range []openapi.UsageRecord{
-		{InstanceID: "i", RecordTime: now, BeginTime: now, EndTime: now, UsageValue: 0},
-		{InstanceID: "i", RecordTime: now, BeginTime: now, EndTime: now, UsageValue: 1.00001},
-		{InstanceID: "", RecordTime: now, BeginTime: now, EndTime: now, UsageValue: 1},
-		{InstanceID: "i", RecordTime: now, BeginTime: now, EndTime: now.Add(-time.Second), UsageValue: 1},
-	} {
-		if err := c.PushUsage(context.Background(), []openapi.UsageRecord{bad}); err == nil {
-			t.Errorf("accepted %+v", bad)
-		}
-	}
-	wrong, _ := openapi.NewClient(openapi.Config{Endpoint: "http://127.0.0.1:1", AK: testAK, SK: testSK})
-	if err := wrong.PushUsage(context.Background(), []openapi.UsageRecord{rec}); err == nil {
-		t.Fatal("push without a usage key")
-	}
-}
-
-func TestPushUsageBadKey(t *testing.T) {
-	fake := simulator.NewOpenAPIServer(testAK, testSK, simulator.WithUsageKey(usageKey))
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	c, _ := openapi.NewClient(openapi.Config{Endpoint: srv.URL, AK: testAK, SK: testSK, UsageKey: []byte("other"), Retries: 3, RetryBase: time.Millisecond})
-	err := c.PushUsage(context.Background(), []openapi.UsageRecord{{InstanceID: "i", RecordTime: now, BeginTime: now, EndTime: now, UsageValue: 1, MeteringSN: "s"}})
-	var ae *openapi.APIError
-	if !errors.As(err, &ae) || ae.Code != openapi.CodeInvalidBodySign || ae.Retryable() {
-		t.Fatalf("got %v", err)
-	}
-}
-
 func TestRotatedCredentials(t *testing.T) {
 	fake := simulator.NewOpenAPIServer(testAK, testSK, simulator.WithClock(func() time.Time { return now }))
 	srv := httptest.NewServer(fake)

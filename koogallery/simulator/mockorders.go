@@ -23,6 +23,10 @@ const (
 	mockUpgradeSKU          = "5b7c1e0a-2f0d-4b8e-9a3c-6d1f2e3a4b5c"
 	mockProductNamePeriod   = "MOCK测试商品,测试规格,基础版,包周期"
 	mockProductNameUpgraded = "MOCK测试商品,测试规格,专业版,包周期"
+	// A pay-per-use product is listed apart from the yearly/monthly one, so the pay-per-use mock
+	// orders carry a product and SKU of their own: a plan selects its tenants' metering by SKU.
+	MockOnDemandProductID = "OFFI846204237451911170"
+	MockOnDemandSKU       = "7e2c9a41-3b5d-4f6e-8a1c-2d4b6f8e0a13"
 )
 
 // MockLineID returns the order line ID of a mock order.
@@ -47,9 +51,13 @@ func MockOrders() []openapi.Order {
 	}
 	extend := []openapi.ExtendParam{{Name: "emailDomainName", Value: "test.xxxx.com"}, {Name: "ip", Value: "127.0.0.1"}}
 	mk := func(id, orderType, mode, period string, num int, expire, sku, name string) openapi.Order {
+		product := mockProductID
+		if sku == MockOnDemandSKU {
+			product = MockOnDemandProductID
+		}
 		line := openapi.OrderLine{
 			OrderLineID: MockLineID(id), ChargingMode: mode, PeriodType: period, PeriodNum: num,
-			Products:     []openapi.Product{{ProductID: mockProductID, SKUCode: sku, LinearValue: 50, ProductName: name}},
+			Products:     []openapi.Product{{ProductID: product, SKUCode: sku, LinearValue: 50, ProductName: name}},
 			ExtendParams: extend, Currency: "100", CurrencyAfterDiscount: "100",
 		}
 		if expire != "" {
@@ -60,8 +68,8 @@ func MockOrders() []openapi.Order {
 	return []openapi.Order{
 		mk(MockPeriodYearNew, openapi.OrderTypeNew, openapi.ChargingPeriod, openapi.PeriodYear, 1, "20251121235959", mockSKU, mockProductNamePeriod),
 		mk(MockOneTimeNew, openapi.OrderTypeNew, openapi.ChargingOneTime, "", 0, "", mockSKU, "MOCK测试商品,测试规格,基础版,按次"),
-		mk(MockOnDemand, openapi.OrderTypeNew, openapi.ChargingOnDemand, "", 0, "", mockSKU, "MOCK测试商品,测试规格,基础版,按需"),
-		mk(MockOnDemandPkg, openapi.OrderTypeNew, openapi.ChargingOnDemandPkg, openapi.PeriodMonth, 1, "20241221235959", mockSKU, "MOCK测试商品,测试规格,基础版,按需套餐包"),
+		mk(MockOnDemand, openapi.OrderTypeNew, openapi.ChargingOnDemand, "", 0, "", MockOnDemandSKU, "MOCK测试商品,测试规格,基础版,按需"),
+		mk(MockOnDemandPkg, openapi.OrderTypeNew, openapi.ChargingOnDemandPkg, openapi.PeriodMonth, 1, "20241221235959", MockOnDemandSKU, "MOCK测试商品,测试规格,基础版,按需套餐包"),
 		mk(MockPeriodDayTrial, openapi.OrderTypeTrial, openapi.ChargingPeriod, openapi.PeriodDay, 7, "20241128235959", mockSKU, mockProductNamePeriod),
 		mk(MockMonthTrialToFormal, openapi.OrderTypeTrialToFormal, openapi.ChargingPeriod, openapi.PeriodMonth, 1, "20241221235959", mockSKU, mockProductNamePeriod),
 		mk(MockMonthUnsubscribe, openapi.OrderTypeUnsubscribe, openapi.ChargingPeriod, openapi.PeriodMonth, 1, "20241121235959", mockSKU, mockProductNamePeriod),

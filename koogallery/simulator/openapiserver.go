@@ -2,8 +2,8 @@ package simulator
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,8 +12,6 @@ import (
 
 // DefaultSkew is how far X-Sdk-Date may be from the server's clock, as APIG allows.
 const DefaultSkew = 15 * time.Minute
-
-const maxUsageBody = 4 << 20
 
 // OpenAPIServer is an http.Handler standing in for the KooGallery open API: Query Order and
 // usage push. It is safe for concurrent use.
@@ -27,7 +25,7 @@ type OpenAPIServer struct {
 	orders   map[string]openapi.Order
 	failures map[string][]failure
 	queries  map[string]int
-	usage    []openapi.UsageRecord
+	usage    usageLedger
 }
 
 type failure struct {
@@ -51,6 +49,7 @@ func NewOpenAPIServer(ak, sk string, opts ...ServerOption) *OpenAPIServer {
 	s := &OpenAPIServer{
 		ak: ak, sk: sk, now: time.Now, skew: DefaultSkew,
 		orders: map[string]openapi.Order{}, failures: map[string][]failure{}, queries: map[string]int{},
+		usage: newUsageLedger(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -101,13 +100,6 @@ func (s *OpenAPIServer) Queries(orderID string) int {
 	return s.queries[orderID]
 }
 
-// Usage returns the usage records accepted so far.
-func (s *OpenAPIServer) Usage() []openapi.UsageRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]openapi.UsageRecord(nil), s.usage...)
-}
-
 func (s *OpenAPIServer) nextFailure(key string) (failure, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,13 +111,15 @@ func (s *OpenAPIServer) nextFailure(key string) (failure, bool) {
 	return fs[0], true
 }
 
-// ServeHTTP routes the two APIs.
+// ServeHTTP routes the two APIs and the simulator's own usage debug endpoints (UsageDebugPath).
 func (s *OpenAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == openapi.QueryOrderPath && r.Method == http.MethodGet:
 		s.queryOrder(w, r)
 	case r.URL.Path == openapi.UsagePushPath && r.Method == http.MethodPost:
 		s.pushUsage(w, r)
+	case strings.HasPrefix(r.URL.Path, debugPrefix):
+		s.serveDebug(w, r)
 	default:
 		writeErrorCode(w, http.StatusNotFound, "APIGW.0101", "The API does not exist or has not been published in the environment.")
 	}
@@ -184,35 +178,6 @@ func (s *OpenAPIServer) lookup(orderID, lineID string) (openapi.Order, bool) {
 	}
 	o.Lines = []openapi.OrderLine{*l}
 	return o, true
-}
-
-func (s *OpenAPIServer) pushUsage(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxUsageBody))
-	if err != nil {
-		writeErrorCode(w, http.StatusBadRequest, openapi.CodeParameterError, "Request parameter error")
-		return
-	}
-	if len(s.usageKey) == 0 || openapi.VerifyUsageSign(s.usageKey, r.Header, body) != nil {
-		writeErrorCode(w, http.StatusBadRequest, openapi.CodeInvalidBodySign, "Invalid body sign")
-		return
-	}
-	if f, ok := s.nextFailure(UsageFailKey); ok {
-		fail(w, f)
-		return
-	}
-	records, err := openapi.DecodeUsage(body)
-	switch {
-	case err != nil:
-		writeErrorCode(w, http.StatusBadRequest, openapi.CodeInvalidParameter, "Invalid parameter")
-		return
-	case len(records) > openapi.MaxUsageRecords:
-		writeErrorCode(w, http.StatusInternalServerError, openapi.CodeTooManyRecords, "Usage records extends size limit.")
-		return
-	}
-	s.mu.Lock()
-	s.usage = append(s.usage, records...)
-	s.mu.Unlock()
-	writeErrorCode(w, http.StatusOK, openapi.CodeSuccess, "success")
 }
 
 func fail(w http.ResponseWriter, f failure) {
