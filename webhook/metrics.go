@@ -38,7 +38,13 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacks, callbackLatency, signatureRejections, unresolvedRefusals, unresolved)
+	metrics.Registry.MustRegister(Metrics()...)
+}
+
+// Metrics returns the endpoint's Prometheus collectors. The package registers them with the
+// manager's registry itself; the list is for what checks metric names, like the alerts' tests.
+func Metrics() []prometheus.Collector {
+	return []prometheus.Collector{callbacks, callbackLatency, signatureRejections, unresolvedRefusals, unresolved}
 }
 
 // rejectionReason bounds the reason label even if the library grows a kind this package has
