@@ -3,7 +3,10 @@
 # the kubectl and Helm installs ship the same CRDs and the same RBAC rules. `make helm-sync` runs
 # it; `make verify` runs it and fails when the committed copies were stale.
 #
-#   config/crd/bases/*.yaml  -> charts/marketplace-operator/crds/ (verbatim; stale files removed)
+#   config/crd/bases/*.yaml  -> charts/marketplace-operator/files/crds/ (verbatim; stale files
+#                               removed), rendered by templates/crds.yaml with the chart's labels
+#                               and keep policy. Not crds/: Helm never upgrades what is there, so
+#                               a crds/ folder is removed.
 #   config/rbac/role.yaml    -> charts/marketplace-operator/templates/clusterrole-manager.yaml
 #                               (the rules verbatim, under the chart's name and labels)
 #   config/admission/*.yaml  -> charts/marketplace-operator/templates/admission-policies.yaml
@@ -37,13 +40,17 @@ shopt -s nullglob
 crds=(config/crd/bases/*.yaml)
 shopt -u nullglob
 [ "${#crds[@]}" -gt 0 ] || die "no CRDs in config/crd/bases (run make manifests)"
-mkdir -p "$chart/crds"
+mkdir -p "$chart/files/crds"
 for src in "${crds[@]}"; do
-  install_if_changed "$src" "$chart/crds/$(basename "$src")"
+  install_if_changed "$src" "$chart/files/crds/$(basename "$src")"
 done
-for dst in "$chart"/crds/*; do
+for dst in "$chart"/files/crds/*; do
   [ -e "config/crd/bases/$(basename "$dst")" ] || { rm -f "$dst"; echo "helm-sync: removed $dst"; }
 done
+if [ -e "$chart/crds" ]; then
+  rm -rf "$chart/crds"
+  echo "helm-sync: removed $chart/crds"
+fi
 
 # --- The manager's ClusterRole. controller-gen writes one ClusterRole into role.yaml; a Role
 # (from a marker with namespace=) would need a template of its own, so refuse rather than drop it.

@@ -40,9 +40,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 control-plane: controller-manager
 {{- end }}
 
-{{/* The manager's ServiceAccount: the full name (release "mpo" gives "mpo-marketplace-operator"). */}}
+{{/*
+The manager's ServiceAccount: serviceAccount.name, or the full name (release "mpo" gives
+"mpo-marketplace-operator") when the chart creates it.
+*/}}
 {{- define "marketplace-operator.serviceAccountName" -}}
-{{- include "marketplace-operator.fullname" . }}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "marketplace-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.create=false needs serviceAccount.name: an existing ServiceAccount in the release namespace" .Values.serviceAccount.name }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -69,4 +76,18 @@ with keys.create. Exactly one of the two.
 {{/* The Service in front of the marketplace endpoint. */}}
 {{- define "marketplace-operator.marketplaceServiceName" -}}
 {{- printf "%s-marketplace" (include "marketplace-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The name of the marketplace Service's port: https when the manager serves TLS itself. */}}
+{{- define "marketplace-operator.marketplacePortName" -}}
+{{- if .Values.marketplace.tls.secretName }}https{{ else }}http{{ end }}
+{{- end }}
+
+{{/* Labels of the helm test objects: not the manager's selector, so no Service sends them callbacks. */}}
+{{- define "marketplace-operator.testLabels" -}}
+helm.sh/chart: {{ include "marketplace-operator.chart" . }}
+app.kubernetes.io/name: {{ include "marketplace-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: helm-test
+app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
