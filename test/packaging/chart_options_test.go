@@ -232,3 +232,20 @@ func TestHelmEndpointTLS(t *testing.T) {
 		}
 	}
 }
+
+// A values file written for an earlier chart (here the whole values.yaml of the last chart with
+// crds/, as users copy it) still validates against the strict schema, and the chart's new
+// defaults apply to what it does not mention: new values are added, never renamed or removed.
+func TestHelmEarlierValuesFile(t *testing.T) {
+	t.Parallel()
+	out, errOut, err := chartHelm(t, "template", chartRelease, chartPath, "--namespace", chartNamespace, "--kube-version", chartKubeVersion,
+		"-f", "test/packaging/testdata/values-8d4d986.yaml")
+	if err != nil {
+		t.Fatalf("helm template -f testdata/values-8d4d986.yaml: %v\n%s", err, chartScrub(errOut))
+	}
+	for _, want := range []string{"kind: Deployment", "kind: CustomResourceDefinition", "helm.sh/resource-policy: keep", "helm.sh/hook: test"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rendered with the earlier values file, the chart lacks %q", want)
+		}
+	}
+}
