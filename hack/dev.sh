@@ -5,7 +5,8 @@
 # kube-apiserver, kube-controller-manager, kube-scheduler and kwok with fake nodes
 # (hack/cluster.sh), installs the CRDs and the sample plans, starts the KooGallery Open API
 # stand-in (`koosim serve`) and the operator with generated development keys, prints how to
-# drive it, and waits. Ctrl-C stops everything it started.
+# drive it, and waits. Ctrl-C stops everything it started. It writes DEV_DIR/env for the other
+# shells: `. .dev/env` sets KUBECONFIG, KOOSIM_URL and a PATH with kubectl, helm and koosim.
 #
 # usage: hack/dev.sh [--reset]
 #   --reset      start from an empty cluster and new keys (default: reuse .dev/ from the last run)
@@ -22,7 +23,7 @@ RESET=0
 for a in "$@"; do
   case $a in
     --reset) RESET=1 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "dev: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -102,6 +103,14 @@ for _ in $(seq 150); do
 done
 curl -fs "http://127.0.0.1:$PROBE_PORT/readyz" >/dev/null || { say "the operator is not ready; see $DEV/logs/manager.log"; exit 1; }
 
+# A machine may have no kubectl, or one of another version, on its PATH: the shells that drive
+# this cluster get the control plane's own first, and koosim.
+{
+  printf 'export KUBECONFIG=%q\n' "$STATE/admin.kubeconfig"
+  printf 'export KOOSIM_URL=%q\n' "http://127.0.0.1:$PORT/saasproduce"
+  printf 'export PATH=%q:%q:"$PATH"\n' "$BIN" "$ROOT/bin"
+} >"$DEV/env"
+
 cat <<MSG
 dev: ready
   marketplace endpoint  http://127.0.0.1:$PORT/saasproduce   (keys in $DEV/keys)
@@ -109,8 +118,8 @@ dev: ready
   logs                  $DEV/logs/
 
 In another shell:
-  export KUBECONFIG=$STATE/admin.kubeconfig PATH=$BIN:\$PATH
-  bin/koosim lifecycle --url http://127.0.0.1:$PORT/saasproduce --key-file $DEV/keys/basic \\
+  . $DEV/env    # KUBECONFIG, KOOSIM_URL, and PATH with kubectl, helm and koosim
+  koosim lifecycle --key-file $DEV/keys/basic \\
       --order-id DEVBASIC0001 --renew-order-id DEVRENEW0001 --upgrade-order-id DEVPRO0001
   kubectl get mpi,mpp
 
