@@ -38,8 +38,9 @@ var commands = map[string]command{
 	"encrypt":   {"encrypt an appInfo credential (AES, iv + base64)", (*app).encrypt},
 	"decrypt":   {"decrypt an appInfo credential", (*app).decrypt},
 	"send":      {"send one activity or kit sync to a production URL", (*app).send},
-	"lifecycle": {"run create, poll, renew, freeze, unfreeze, upgrade, release and print a table", (*app).lifecycle},
+	"lifecycle": {"run create, poll, renew, freeze, unfreeze, upgrade, release (pay-per-use: no renew or upgrade) and print a table", (*app).lifecycle},
 	"serve":     {"serve the Query Order and usage push open APIs", (*app).serve},
+	"usage":     {"print the usage a running koosim serve received, per instance", (*app).usageCmd},
 	"load":      {"send bounded signed load to a loopback production URL", (*app).load},
 }
 

@@ -260,14 +260,24 @@ func (a *app) printExchanges(exs []simulator.Exchange) {
 	_ = tw.Flush() // best effort: the exchange log is diagnostics on stderr
 }
 
+const lifecycleSynopsis = `lifecycle --url URL --key K [flags]
+
+Runs create → poll → renew → freeze → unfreeze → upgrade → release and prints a table. A
+pay-per-use order (--charging-mode ON_DEMAND, the default for MOCKONDEMAND) runs create → poll →
+freeze → unfreeze → release: pay-per-use has no renewal or upgrade. With --openapi-url the new
+instance is registered with that "koosim serve", which accepts usage only for instances it knows;
+--await-usage N then waits, before the release, until N usage records for it arrived.`
+
 func (a *app) lifecycle(ctx context.Context, args []string) error {
-	fs := a.flagSet("lifecycle", "lifecycle --url URL --key K [flags]\n\n"+
-		"Runs create → poll → renew → freeze → unfreeze → upgrade → release and prints a table.")
+	fs := a.flagSet("lifecycle", lifecycleSynopsis)
 	t := a.targetFlags(fs)
 	var opts simulator.LifecycleOptions
 	fs.StringVar(&opts.OrderID, "order-id", simulator.MockPeriodYearNew, "purchase order")
+	fs.StringVar(&opts.ChargingMode, "charging-mode", "", "PERIOD or ON_DEMAND (default: ON_DEMAND for MOCKONDEMAND, else PERIOD)")
 	fs.StringVar(&opts.RenewOrderID, "renew-order-id", simulator.MockMonthRenew, "renewal order")
 	fs.StringVar(&opts.UpgradeOrderID, "upgrade-order-id", simulator.MockMonthChange, "upgrade order")
+	openAPI := fs.String("openapi-url", "", `base URL of "koosim serve" to register the instance with (or $KOOSIM_OPENAPI_URL)`)
+	await := fs.Int("await-usage", 0, "before the release, wait until this many usage records arrived (needs --openapi-url; bounded by --poll-timeout)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -276,6 +286,9 @@ func (a *app) lifecycle(ctx context.Context, args []string) error {
 		return err
 	}
 	opts.Test = t.test
+	if err := a.usageHooks(&opts, *openAPI, *await, t); err != nil {
+		return err
+	}
 	steps, err := sim.Lifecycle(ctx, opts)
 	if werr := simulator.WriteTable(a.stdout, steps); werr != nil {
 		return werr
@@ -286,18 +299,55 @@ func (a *app) lifecycle(ctx context.Context, args []string) error {
 	return nil
 }
 
+// usageHooks wires the lifecycle to a running "koosim serve": register the instance, and await
+// its usage when asked to.
+func (a *app) usageHooks(opts *simulator.LifecycleOptions, openAPI string, await int, t *targetFlags) error {
+	if openAPI == "" {
+		openAPI = a.getenv("KOOSIM_OPENAPI_URL")
+	}
+	switch {
+	case await < 0:
+		return fmt.Errorf("%w: --await-usage must not be negative", errUsage)
+	case openAPI == "" && await > 0:
+		return fmt.Errorf("%w: --await-usage needs --openapi-url", errUsage)
+	case openAPI == "":
+		return nil
+	}
+	dc := simulator.DebugClient{BaseURL: openAPI}
+	opts.Register = func(ctx context.Context, id string, start time.Time) error {
+		ctx, cancel := context.WithTimeout(ctx, t.timeout)
+		defer cancel()
+		return dc.RegisterInstance(ctx, id, start)
+	}
+	if await > 0 {
+		opts.BeforeRelease = func(ctx context.Context, id string) (string, error) {
+			ctx, cancel := context.WithTimeout(ctx, t.pollLimit)
+			defer cancel()
+			return awaitUsage(ctx, dc, id, await, t.pollEvery)
+		}
+	}
+	return nil
+}
+
 func (a *app) serve(ctx context.Context, args []string) error {
-	fs := a.flagSet("serve", "serve --ak AK --sk SK [--listen ADDR] [--usage-key K] [--orders-file F]\n\n"+
-		"Serves Query Order (the MOCK* orders plus --orders-file) and usage push until interrupted.")
+	fs := a.flagSet("serve", "serve --ak AK --sk SK [--listen ADDR] [--usage-key K] [--orders-file F] [--any-instance]\n\n"+
+		"Serves Query Order (the MOCK* orders plus --orders-file) and usage push until interrupted.\n"+
+		"Usage is accepted only for instances registered through POST "+simulator.InstancesDebugPath+" (koosim lifecycle\n"+
+		"--openapi-url does it) unless --any-instance; GET "+simulator.UsageDebugPath+"[/ID] (koosim usage) shows what arrived.")
 	listen := fs.String("listen", "127.0.0.1:8090", "listen address")
 	ak := a.secretFlag(fs, "ak", "KOOSIM_AK", "access key ID requests must be signed with")
 	sk := a.secretFlag(fs, "sk", "KOOSIM_SK", "secret access key")
 	usage := a.secretFlag(fs, "usage-key", "KOOSIM_USAGE_KEY", "seller key usage pushes are signed with (optional)")
 	ordersFile := fs.String("orders-file", "", "JSON array of orderInfo objects to serve besides the mock orders")
+	anyInstance := fs.Bool("any-instance", false, "accept usage for instances never registered")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	srv, err := a.openAPIServer(ak, sk, usage, *ordersFile)
+	var opts []simulator.ServerOption
+	if *anyInstance {
+		opts = append(opts, simulator.WithAnyInstance())
+	}
+	srv, err := a.openAPIServer(ak, sk, usage, *ordersFile, opts...)
 	if err != nil {
 		return err
 	}
@@ -320,7 +370,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (a *app) openAPIServer(ak, sk, usage *secret, ordersFile string) (*simulator.OpenAPIServer, error) {
+func (a *app) openAPIServer(ak, sk, usage *secret, ordersFile string, opts ...simulator.ServerOption) (*simulator.OpenAPIServer, error) {
 	akv, err := a.resolve(ak)
 	if err != nil {
 		return nil, err
@@ -329,7 +379,6 @@ func (a *app) openAPIServer(ak, sk, usage *secret, ordersFile string) (*simulato
 	if err != nil {
 		return nil, err
 	}
-	var opts []simulator.ServerOption
 	if uk, err := a.resolve(usage); err == nil {
 		opts = append(opts, simulator.WithUsageKey([]byte(uk)))
 	}

@@ -249,23 +249,10 @@ func (s *OpenAPIServer) pushUsage(w http.ResponseWriter, r *http.Request) {
 // acceptUsage runs the checks in order of cost: headers and clock before the body is read,
 // the signature before the body is parsed.
 func (s *OpenAPIServer) acceptUsage(w http.ResponseWriter, r *http.Request) ([]openapi.UsageRecord, error) {
-	ts, nonce, sig := r.Header.Get(openapi.HeaderUsageTS), r.Header.Get(openapi.HeaderUsageNonce), r.Header.Get(openapi.HeaderUsageSignature)
-	switch {
-	case ts == "" || nonce == "" || sig == "":
-		return nil, invalidParameter("the ts, nonce and signature headers are required")
-	case len(ts) > maxTSLen || len(nonce) > maxNonceLen || len(sig) > maxSignatureLen:
-		return nil, refuse(http.StatusInternalServerError, openapi.CodeInputFailure, "Failure of input parameter", "ts, nonce or signature header too long")
-	}
 	now := s.now()
-	ms, err := strconv.ParseInt(ts, 10, 64)
+	nonce, err := s.checkUsageHeaders(r.Header, now)
 	if err != nil {
-		return nil, refuse(http.StatusInternalServerError, openapi.CodeInputFailure, "Failure of input parameter", "ts is not Unix milliseconds")
-	}
-	s.mu.Lock()
-	window := s.usage.window
-	s.mu.Unlock()
-	if d := now.Sub(time.UnixMilli(ms)); d > window || d < -window {
-		return nil, refuse(http.StatusUnauthorized, openapi.CodeIllegalToken, "Illegal token", "ts is outside the accepted window")
+		return nil, err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxUsageBody))
 	if err != nil {
@@ -291,6 +278,29 @@ func (s *OpenAPIServer) acceptUsage(w http.ResponseWriter, r *http.Request) ([]o
 		return nil, err
 	}
 	return records, nil
+}
+
+// checkUsageHeaders checks the ts, nonce and signature headers' presence and lengths and the ts
+// window, and returns the nonce.
+func (s *OpenAPIServer) checkUsageHeaders(h http.Header, now time.Time) (string, error) {
+	ts, nonce, sig := h.Get(openapi.HeaderUsageTS), h.Get(openapi.HeaderUsageNonce), h.Get(openapi.HeaderUsageSignature)
+	switch {
+	case ts == "" || nonce == "" || sig == "":
+		return "", invalidParameter("the ts, nonce and signature headers are required")
+	case len(ts) > maxTSLen || len(nonce) > maxNonceLen || len(sig) > maxSignatureLen:
+		return "", refuse(http.StatusInternalServerError, openapi.CodeInputFailure, "Failure of input parameter", "ts, nonce or signature header too long")
+	}
+	ms, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return "", refuse(http.StatusInternalServerError, openapi.CodeInputFailure, "Failure of input parameter", "ts is not Unix milliseconds")
+	}
+	s.mu.Lock()
+	window := s.usage.window
+	s.mu.Unlock()
+	if d := now.Sub(time.UnixMilli(ms)); d > window || d < -window {
+		return "", refuse(http.StatusUnauthorized, openapi.CodeIllegalToken, "Illegal token", "ts is outside the accepted window")
+	}
+	return nonce, nil
 }
 
 // freshNonce remembers nonce for twice the window (a ts may be a window early or late) and
@@ -360,40 +370,17 @@ func parseUsage(body []byte) ([]openapi.UsageRecord, error) {
 }
 
 func parseRecord(i int, fields map[string]json.RawMessage) (openapi.UsageRecord, error) {
-	for k := range fields {
-		if !usageFields[k] {
-			return openapi.UsageRecord{}, invalidParameter("record %d: unknown field %.40q", i, k)
-		}
-	}
-	for _, k := range mandatoryUsageFields {
-		if v, ok := fields[k]; !ok || bytes.Equal(v, []byte("null")) {
-			return openapi.UsageRecord{}, invalidParameter("record %d: %s is required", i, k)
-		}
-	}
-	str := map[string]string{}
-	for k, v := range fields {
-		if k == "usage_value" {
-			continue
-		}
-		var sv string
-		if err := json.Unmarshal(v, &sv); err != nil {
-			return openapi.UsageRecord{}, inputFailure(i, "%s is not a string", k)
-		}
-		str[k] = sv
+	str, err := recordStrings(i, fields)
+	if err != nil {
+		return openapi.UsageRecord{}, err
 	}
 	r := openapi.UsageRecord{InstanceID: str["instance_id"], MeteringSN: str["metering_sn"], RelatePkgInstance: str["relate_pkg_instance"]}
-	for k, s := range map[string]string{"instance_id": r.InstanceID, "metering_sn": r.MeteringSN, "relate_pkg_instance": r.RelatePkgInstance} {
-		if len(s) > maxIDLen {
-			return openapi.UsageRecord{}, inputFailure(i, "%s is longer than %d characters", k, maxIDLen)
-		}
-	}
 	if r.InstanceID == "" {
 		return openapi.UsageRecord{}, inputFailure(i, "instance_id is empty")
 	}
 	for k, t := range map[string]*time.Time{"record_time": &r.RecordTime, "begin_time": &r.BeginTime, "end_time": &r.EndTime} {
-		s := str[k]
-		v, err := time.Parse(openapi.UsageTimeLayout, s)
-		if len(s) != usageTimeLen || err != nil {
+		v, err := time.Parse(openapi.UsageTimeLayout, str[k])
+		if len(str[k]) != usageTimeLen || err != nil {
 			return openapi.UsageRecord{}, inputFailure(i, "%s is not yyyyMMdd'T'HHmmss'Z'", k)
 		}
 		*t = v
@@ -404,6 +391,36 @@ func parseRecord(i int, fields map[string]json.RawMessage) (openapi.UsageRecord,
 	}
 	r.UsageValue = v
 	return r, nil
+}
+
+// recordStrings checks a record's field names and returns its string fields (all but
+// usage_value), each within its maximum length.
+func recordStrings(i int, fields map[string]json.RawMessage) (map[string]string, error) {
+	for k := range fields {
+		if !usageFields[k] {
+			return nil, invalidParameter("record %d: unknown field %.40q", i, k)
+		}
+	}
+	for _, k := range mandatoryUsageFields {
+		if v, ok := fields[k]; !ok || bytes.Equal(v, []byte("null")) {
+			return nil, invalidParameter("record %d: %s is required", i, k)
+		}
+	}
+	str := map[string]string{}
+	for k, v := range fields {
+		if k == "usage_value" {
+			continue
+		}
+		var sv string
+		if err := json.Unmarshal(v, &sv); err != nil {
+			return nil, inputFailure(i, "%s is not a string", k)
+		}
+		if len(sv) > maxIDLen {
+			return nil, inputFailure(i, "%s is longer than %d characters", k, maxIDLen)
+		}
+		str[k] = sv
+	}
+	return str, nil
 }
 
 func parseUsageValue(raw json.RawMessage) (float64, error) {
