@@ -427,7 +427,15 @@ func TestReplayedNonceAcrossReplicas(t *testing.T) {
 	g.Expect(kitEntries(g, ns, "tenants")).To(BeEmpty())
 
 	upID, upLine := newOrder(testenv.ProProduct, testenv.ProSKU)
-	g.Expect(replayed(signCall(g, &koogallery.UpgradeInstanceRequest{InstanceID: id, OrderID: upID, OrderLineID: upLine})).ResultCode).To(ok)
+	// An upgrade is answered by how far the tenant got (000004 until it runs the new plan), which
+	// may move between the call and its replay; the replay must still change nothing.
+	upgrade := signCall(g, &koogallery.UpgradeInstanceRequest{InstanceID: id, OrderID: upID, OrderLineID: upLine})
+	inFlight := BeElementOf(koogallery.ResultSuccess, koogallery.ResultProcessing)
+	g.Expect(upgrade.to(g, a).ResultCode).To(inFlight)
+	upgraded := instanceState(g, name)
+	g.Expect(upgrade.to(g, a).ResultCode).To(Equal(koogallery.ResultAuthFailed), "replayed to the same replica")
+	g.Expect(upgrade.to(g, b).ResultCode).To(inFlight, "replayed to another replica")
+	g.Expect(instanceState(g, name)).To(Equal(upgraded), "a replay on another replica changed the instance")
 	g.Expect(replayed(signCall(g, &koogallery.OrderNotifyRequest{OrderID: upID, OrderLineID: upLine, TestFlag: koogallery.TestFlagProduction})).ResultCode).To(ok)
 	g.Expect(replayed(signCall(g, &koogallery.ReleaseInstanceRequest{InstanceID: id})).ResultCode).To(ok)
 	g.Expect(getInstance(g, name).DeletionTimestamp).NotTo(BeNil())

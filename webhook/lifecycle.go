@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,28 +39,35 @@ func (s *Server) target(ctx context.Context, c *call, id string) (*saasv1alpha1.
 // change applies a mutation to the instance a call names and answers it. A released instance
 // acknowledges the call and records it as ignored: Released is final.
 func (s *Server) change(ctx context.Context, c *call, id, orderID string, mutate mutation) any {
+	_, _, r := s.changeInstance(ctx, c, id, orderID, mutate)
+	return r
+}
+
+// changeInstance is change that also returns the instance as written and the call's outcome when
+// it was applied to a live instance (nil otherwise).
+func (s *Server) changeInstance(ctx context.Context, c *call, id, orderID string, mutate mutation) (*saasv1alpha1.MarketplaceInstance, outcome, any) {
 	inst, r := s.target(ctx, c, id)
 	if r != nil {
-		return r
+		return nil, 0, r
 	}
 	op := saasv1alpha1.Operation{OrderID: orderID}
 	if !inst.DeletionTimestamp.IsZero() {
 		_, detail := mutate(inst.DeepCopy())
-		op.Detail = detail + " (ignored: the instance is being released)"
+		op.Detail = detail + ignoredMark + ": the instance is being released)"
 		if err := s.record(ctx, c, inst, op); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "recording an ignored call", "marketplaceInstance", inst.Name)
 		}
-		return success("the instance is being released; nothing changed")
+		return nil, 0, success("the instance is being released; nothing changed")
 	}
-	err := s.apply(ctx, c, inst, op, mutate)
+	written, out, err := s.apply(ctx, c, inst, op, mutate)
 	switch {
 	case errors.Is(err, errGone):
-		return notFound()
+		return nil, 0, notFound()
 	case err != nil:
 		ctrl.LoggerFrom(ctx).Error(err, "applying a marketplace call", "marketplaceInstance", inst.Name)
-		return internalError()
+		return nil, 0, internalError()
 	}
-	return success("success")
+	return written, out, success("success")
 }
 
 // refreshInstance applies a renewal, a trial converted to paid, a cancelled renewal period or a
@@ -74,12 +82,15 @@ func (s *Server) refreshInstance(ctx context.Context, c *call, req *koogallery.R
 	if err != nil {
 		return koogallery.NewReply(err)
 	}
-	return s.change(ctx, c, req.InstanceID, req.OrderID, refreshMutation(req, expire, c.ts, c.now))
+	return s.orderChange(ctx, c, req.InstanceID, req.OrderID, refreshMutation(req, expire, c.ts, c.now))
 }
 
 func refreshMutation(req *koogallery.RefreshInstanceRequest, expire time.Time, ts int64, now time.Time) mutation {
 	return func(inst *saasv1alpha1.MarketplaceInstance) (outcome, string) {
 		detail := req.Scene + ": expires " + expire.UTC().Format(time.RFC3339)
+		if appliedBefore(inst, sameRefresh(req)) {
+			return repeated, detail
+		}
 		if !newer(inst, aspectExpiry, ts) {
 			return stale, detail
 		}
@@ -98,6 +109,14 @@ func refreshMutation(req *koogallery.RefreshInstanceRequest, expire time.Time, t
 			detail += ", unfrozen"
 		}
 		return applied, detail
+	}
+}
+
+// sameRefresh matches the records of refreshes of the same order and scene (a cancelled renewal
+// period may carry the renewal's order).
+func sameRefresh(req *koogallery.RefreshInstanceRequest) func(saasv1alpha1.Operation) bool {
+	return func(op saasv1alpha1.Operation) bool {
+		return op.Activity == koogallery.ActivityRefreshInstance && op.OrderID == req.OrderID && strings.HasPrefix(op.Detail, req.Scene+":")
 	}
 }
 
@@ -153,20 +172,24 @@ func statusMutation(status string, ts int64) mutation {
 }
 
 // upgradeInstance points spec.currentOrder at the upgrade order; the reconciler resolves its SKU
-// and moves the tenant to the plan serving it. The same order again is acknowledged without
-// re-applying it.
+// and moves the tenant to the plan serving it. The same order again is not re-applied; it is
+// answered with how far the upgrade got (orderChange).
 func (s *Server) upgradeInstance(ctx context.Context, c *call, req *koogallery.UpgradeInstanceRequest) any {
 	if r, ok := checkOrderFields(req.OrderID, req.OrderLineID); !ok {
 		return r
 	}
-	return s.change(ctx, c, req.InstanceID, req.OrderID, upgradeMutation(req.OrderID, req.OrderLineID, c.ts))
+	return s.orderChange(ctx, c, req.InstanceID, req.OrderID, upgradeMutation(req.OrderID, req.OrderLineID, c.ts))
 }
 
 func upgradeMutation(orderID, lineID string, ts int64) mutation {
 	return func(inst *saasv1alpha1.MarketplaceInstance) (outcome, string) {
 		detail := "upgrade to order " + orderID
-		if currentOrderID(inst) == orderID {
+		switch {
+		case currentOrderID(inst) == orderID:
 			return repeated, detail
+		case appliedBefore(inst, ofOrder(orderID)):
+			// Replaced by a later order since: a late retry.
+			return stale, detail
 		}
 		if !newer(inst, aspectOrder, ts) {
 			return stale, detail

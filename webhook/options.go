@@ -23,6 +23,9 @@ const (
 	// DefaultCallTimeout leaves a margin under KooGallery's 5 s client timeout, so a slow API
 	// server yields a 000005 KooGallery retries rather than a timeout it counts as a failure.
 	DefaultCallTimeout = 4 * time.Second
+	// DefaultOrderChangeWait lets a plan change that needs no rollout be answered as done in the
+	// same call, well inside the call timeout.
+	DefaultOrderChangeWait = 2 * time.Second
 	// DefaultReadTimeout bounds reading a whole request, headers and body, and
 	// DefaultReadHeaderTimeout its headers (or the wait for the first request of a connection):
 	// KooGallery gives up after 5 s, so a request still arriving then is answered to no one.
@@ -111,6 +114,10 @@ type Options struct {
 	// cache; a negative value (NoUnresolvedLimit) turns the cap off
 	// (--marketplace-max-unresolved-instances, where 0 turns it off).
 	MaxUnresolvedInstances int
+	// OrderChangeWait is how long a call that changes the order (upgradeInstance, a refresh with
+	// a new order) waits for the reconciler to deliver it before answering 000004, which
+	// KooGallery calls again (--marketplace-order-change-wait; at most CallTimeout).
+	OrderChangeWait time.Duration
 	// DebugFrontEndURL is the frontEndUrl of debug instances in queryInstance replies.
 	DebugFrontEndURL string
 	// Clock returns now; time.Now when nil. Tests move it.
@@ -144,6 +151,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.TimestampWindow, "marketplace-timestamp-window", koogallery.DefaultWindow, "How far a request's signed timestamp may be from now.")
 	fs.Float64Var(&o.KubeAPIQPS, "marketplace-kube-api-qps", DefaultKubeAPIQPS, "Client-side rate limit of the marketplace endpoint's Kubernetes API requests per second (apart from the reconcilers').")
 	fs.IntVar(&o.KubeAPIBurst, "marketplace-kube-api-burst", DefaultKubeAPIBurst, "Client-side burst of the marketplace endpoint's Kubernetes API requests.")
+	fs.DurationVar(&o.OrderChangeWait, "marketplace-order-change-wait", DefaultOrderChangeWait, "How long upgradeInstance (and a refreshInstance that changes the order) waits for the tenant to run the new order before answering 000004, for KooGallery to call again.")
 	o.MaxUnresolvedInstances = DefaultMaxUnresolvedInstances
 	fs.Var((*unresolvedLimit)(&o.MaxUnresolvedInstances), "marketplace-max-unresolved-instances",
 		"How many instances may wait for an order Query Order does not resolve before newInstance answers 000005 (retry later) instead of creating another; 0 for no limit.")
@@ -168,6 +176,7 @@ func (o *Options) setDefaults() {
 	setDefault(&o.KubeAPIQPS, DefaultKubeAPIQPS)
 	setDefault(&o.KubeAPIBurst, DefaultKubeAPIBurst)
 	setDefault(&o.MaxUnresolvedInstances, DefaultMaxUnresolvedInstances)
+	setDefault(&o.OrderChangeWait, min(DefaultOrderChangeWait, o.CallTimeout/2))
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -59,6 +60,35 @@ func markApplied(inst *saasv1alpha1.MarketplaceInstance, a aspect, ts int64) {
 	inst.Annotations[annotationKey(a)] = strconv.FormatInt(ts, 10)
 }
 
+// appliedBefore reports whether a call that `is` matches was applied to the instance before (its record
+// is in status.history or still pending there, and was not ignored). KooGallery re-signs every
+// retry, so the signed timestamp of a late retry says nothing about when its order was placed;
+// but an order is applied once, and its retries only repeat it. A retry of a renewal arriving
+// after the cancellation of that renewal period, or of an upgrade after the renewal with a
+// change that replaced it, is thereby recognised as old whatever its timestamp. The history
+// keeps the last MaxHistory calls: a retry of an order older than that is ordered by its
+// timestamp alone.
+func appliedBefore(inst *saasv1alpha1.MarketplaceInstance, is func(saasv1alpha1.Operation) bool) bool {
+	for _, calls := range [][]saasv1alpha1.Operation{inst.Status.History, saasv1alpha1.PendingCalls(inst)} {
+		for _, op := range calls {
+			if is(op) && !strings.Contains(op.Detail, ignoredMark) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ofOrder matches the calls that changed the instance for orderID.
+func ofOrder(orderID string) func(saasv1alpha1.Operation) bool {
+	return func(op saasv1alpha1.Operation) bool {
+		return op.OrderID == orderID && op.Activity != koogallery.ActivityOrderNotify
+	}
+}
+
+// ignoredMark opens the history detail of every call recorded but not applied.
+const ignoredMark = " (ignored"
+
 // outcome is what a mutation decided.
 type outcome int
 
@@ -95,8 +125,9 @@ var errGone = errors.New("instance no longer exists")
 // this replica or another, or a spec edit since the read make the patch fail, and the call is
 // decided again on the API server's copy. The first decision is made on the cache's copy when it
 // holds this replica's last write to the instance (s.written), so a call usually costs that one
-// write and no read.
-func (s *Server) apply(ctx context.Context, c *call, inst *saasv1alpha1.MarketplaceInstance, op saasv1alpha1.Operation, mutate mutation) error {
+// write and no read. It returns the instance as written (as read when nothing was written) and
+// the call's outcome.
+func (s *Server) apply(ctx context.Context, c *call, inst *saasv1alpha1.MarketplaceInstance, op saasv1alpha1.Operation, mutate mutation) (*saasv1alpha1.MarketplaceInstance, outcome, error) {
 	op.Time = metav1.NewTime(c.now)
 	op.RequestTimestamp = c.ts
 	op.Activity = c.activity
@@ -106,50 +137,51 @@ func (s *Server) apply(ctx context.Context, c *call, inst *saasv1alpha1.Marketpl
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if attempt > 0 || !s.written.holds(inst) {
 			if err := s.reread(ctx, attempt, &inst); err != nil {
-				return err
+				return nil, 0, err
 			}
 		}
 		if saasv1alpha1.HasCall(inst.Status.History, op) || saasv1alpha1.HasCall(saasv1alpha1.PendingCalls(inst), op) {
 			// The same signed request, replayed to this replica after another applied it: its
 			// change was written with its record, so there is nothing left to do.
-			return nil
+			return inst, repeated, nil
 		}
 		next := inst.DeepCopy()
 		out, detail := mutate(next)
 		switch out {
 		case repeated:
-			return nil
+			return inst, repeated, nil
 		case stale:
 			next = inst.DeepCopy()
-			detail += " (ignored: older than the last applied call)"
+			detail += ignoredMark + ": older than the last applied call)"
 		}
 		entry := op
 		entry.Detail = truncateRunes(detail, 256)
 		if err := addCall(next, entry); err != nil {
-			return err
+			return nil, 0, err
 		}
 		patch, err := changePatch(inst, next)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		err = s.client.Patch(ctx, next, patch)
 		switch {
 		case isTestFailed(err):
 			continue
 		case err != nil:
-			return fmt.Errorf("patching instance %s: %w", inst.Name, notFoundAsGone(err))
+			return nil, 0, fmt.Errorf("patching instance %s: %w", inst.Name, notFoundAsGone(err))
 		}
 		s.written.remember(next)
-		return nil
+		return next, out, nil
 	}
-	return errConflicts
+	return nil, 0, errConflicts
 }
 
 // record writes a call that changes nothing but the record (an order notification, a call on an
 // instance being released) with detail as its history entry.
 func (s *Server) record(ctx context.Context, c *call, inst *saasv1alpha1.MarketplaceInstance, op saasv1alpha1.Operation) error {
 	detail := op.Detail
-	return s.apply(ctx, c, inst, op, func(*saasv1alpha1.MarketplaceInstance) (outcome, string) { return applied, detail })
+	_, _, err := s.apply(ctx, c, inst, op, func(*saasv1alpha1.MarketplaceInstance) (outcome, string) { return applied, detail })
+	return err
 }
 
 // addCall adds op to the calls inst holds for status.history: those status.history (as read)
