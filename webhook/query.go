@@ -48,6 +48,7 @@ func (s *Server) queryInstance(ctx context.Context, c *call, req *koogallery.Que
 			return internalError()
 		}
 		provisioning = st.kind == stateProvisioning
+		info.UsageInfo = s.usageInfo(ctx, inst)
 		out.Info = append(out.Info, info)
 	}
 	switch {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
 	"github.com/marketplace-operator/marketplace-operator/controllers/plan"
+	"github.com/marketplace-operator/marketplace-operator/controllers/usage"
 	"github.com/marketplace-operator/marketplace-operator/internal/keys"
 	"github.com/marketplace-operator/marketplace-operator/internal/metricsauth"
 	"github.com/marketplace-operator/marketplace-operator/internal/scheme"
@@ -49,6 +50,7 @@ type options struct {
 	apiURL                 string
 	shutdownTimeout        time.Duration
 	reconciler             instance.Options
+	usage                  usage.Options
 	ingressNamespaces      string
 	egressExcept           string
 	bindableClusterRoles   string
@@ -73,6 +75,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.reconciler.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "MarketplaceInstance reconcile workers")
 	fs.DurationVar(&o.reconciler.FreezeGrace, "freeze-grace", time.Hour, "how long past spec.expireTime an instance runs before freezing itself")
 	fs.DurationVar(&o.reconciler.OrderQueryTimeout, "order-query-timeout", 10*time.Second, "timeout of one Query Order call")
+	fs.DurationVar(&o.usage.Interval, "usage-push-interval", usage.DefaultInterval,
+		"metering period of pay-per-use tenants: their usage is pushed to KooGallery once per period")
 	fs.StringVar(&o.ingressNamespaces, "ingress-namespaces", "", "comma-separated namespaces allowed to reach every tenant (the ingress controller's)")
 	fs.StringVar(&o.egressExcept, "tenant-egress-except", strings.Join(render.DefaultEgressExcept, ","),
 		"comma-separated CIDRs tenants may not reach: the cluster's pod, service and node networks, the API server, link-local (cloud metadata)")
@@ -80,7 +84,7 @@ func parseFlags(args []string) (*options, error) {
 		"comma-separated ClusterRoles that plans may bind to tenant ServiceAccounts; the manager needs `bind` on each (Helm: tenantRBAC.bindableClusterRoles)")
 	fs.DurationVar(&o.syncPeriod, "sync-period", 10*time.Minute,
 		"how often every instance is reconciled even without a change (repairs drift whose event was missed)")
-	fs.StringVar(&o.apiURL, "koogallery-api-url", "https://mkt.myhuaweicloud.com", "base URL of the KooGallery open API (Query Order)")
+	fs.StringVar(&o.apiURL, "koogallery-api-url", "https://mkt.myhuaweicloud.com", "base URL of the KooGallery open API (Query Order, usage push)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight work may take to finish on shutdown")
 	o.marketplace.BindFlags(fs)
 	o.zap.BindFlags(fs)
@@ -90,6 +94,9 @@ func parseFlags(args []string) (*options, error) {
 	// Asking for the version needs no configuration, so nothing else is checked.
 	if o.version {
 		return o, nil
+	}
+	if o.usage.Interval < time.Second {
+		return nil, errors.New("--usage-push-interval must be at least 1s")
 	}
 	o.reconciler.IngressNamespaces = splitList(o.ingressNamespaces)
 	o.reconciler.EgressExcept = splitList(o.egressExcept)
@@ -127,9 +134,6 @@ func main() {
 
 func run(ctx context.Context, o *options) error {
 	ctrl.Log.Info("build", version.KeysAndValues()...)
-	if err := metrics.Registry.Register(version.NewCollector()); err != nil {
-		return fmt.Errorf("registering the build_info metric: %w", err)
-	}
 	if soft := setMemoryLimit(os.Getenv, os.ReadFile); soft > 0 {
 		ctrl.Log.Info("Go memory limit set below the container's", "bytes", soft)
 	}
@@ -168,6 +172,9 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
+	if err := registerMetrics(metrics.Registry, mgr.GetCache()); err != nil {
+		return err
+	}
 	keyStore, err := keys.NewStore(o.marketplace.KeysDir)
 	if err != nil {
 		return fmt.Errorf("loading keys: %w", err)
@@ -187,6 +194,13 @@ func run(ctx context.Context, o *options) error {
 	}
 	if err := (&plan.Reconciler{Client: mgr.GetClient(), Policy: o.reconciler.Policy}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the plan controller: %w", err)
+	}
+	pusher := usagePusher{keys: keyStore.Basic, cfg: openapi.Config{Endpoint: o.apiURL, Credentials: keyStore.OpenAPICredentials,
+		Timeout: o.reconciler.OrderQueryTimeout, Retries: 2}}
+	ur := &usage.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pusher: pusher, Clock: clock.RealClock{},
+		Options: o.usage}
+	if err := ur.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the usage controller: %w", err)
 	}
 	srv, err := webhook.NewServer(mgr, keyStore, orders, o.marketplace)
 	if err != nil {

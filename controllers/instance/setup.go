@@ -122,13 +122,19 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 
 // foreignStatusWrite lets through a status change that this reconciler did not write (someone
 // patched the status subresource by hand): status is the reconciler's alone, and the pass puts
-// it right. Its own writes coming back never start a pass.
+// it right. Its own writes coming back never start a pass, and neither do the usage controller's
+// writes to status.usage, the one status field that is not the reconciler's.
 func (r *Reconciler) foreignStatusWrite() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		before, ok1 := e.ObjectOld.(*saasv1alpha1.MarketplaceInstance)
 		after, ok2 := e.ObjectNew.(*saasv1alpha1.MarketplaceInstance)
-		return ok1 && ok2 && !equality.Semantic.DeepEqual(before.Status, after.Status) && !r.written.wrote(after)
+		return ok1 && ok2 && !equality.Semantic.DeepEqual(withoutUsage(before.Status), withoutUsage(after.Status)) && !r.written.wrote(after)
 	}}
+}
+
+func withoutUsage(s saasv1alpha1.MarketplaceInstanceStatus) saasv1alpha1.MarketplaceInstanceStatus {
+	s.Usage = nil
+	return s
 }
 
 // instancesForPlan maps a plan change to the instances that run or pin it, and to those still
