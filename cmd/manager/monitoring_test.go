@@ -101,9 +101,9 @@ func seriesNames(expr string) []string {
 
 func TestSeriesNames(t *testing.T) {
 	for expr, want := range map[string][]string{
-		`absent(up{job="marketplace-operator"} == 1)`: {"up"},
+		`absent(up{job="marketplace-operator"} == 1)`:                                                        {"up"},
 		`sum by (activity) (rate(a_total{code!~"0|1"}[10m])) / sum by (activity) (rate(a_total[10m])) > 0.1`: {"a_total"},
-		`histogram_quantile(0.95, sum by (le) (rate(h_bucket{job="$job"}[$__rate_interval])))`:              {"h_bucket"},
+		`histogram_quantile(0.95, sum by (le) (rate(h_bucket{job="$job"}[$__rate_interval])))`:               {"h_bucket"},
 		`time() - max(ts_seconds) > 600 and on (pod) b offset 5m unless c`:                                   {"b", "c", "ts_seconds"},
 		`sum(x{reason=~"a|b"}) > 1/60 or vector(1e3)`:                                                        {"x"},
 	} {
