@@ -94,6 +94,10 @@ helm-lint: control-plane ## Lint the Helm chart (strict) and render it.
 	"$$(hack/control-plane.sh)/helm" lint --strict $(HELM_LINT_ARGS) charts/marketplace-operator
 	"$$(hack/control-plane.sh)/helm" template marketplace-operator charts/marketplace-operator $(HELM_LINT_ARGS) >/dev/null
 
+.PHONY: chart-readme
+chart-readme: ## Write the Helm chart's README.md from Chart.yaml and the comments of values.yaml.
+	cd hack/chart-readme && go test -count=1 ./... && go run . -chart ../../charts/marketplace-operator
+
 .PHONY: version-sync
 version-sync: ## Write VERSION into the chart's appVersion and the kustomize image tag.
 	@[[ "$(VERSION)" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$ ]] || { echo "VERSION: $(VERSION) is not MAJOR.MINOR.PATCH[-PRERELEASE]"; exit 1; }
@@ -101,10 +105,11 @@ version-sync: ## Write VERSION into the chart's appVersion and the kustomize ima
 	sed -i -E '/newName: marketplace-operator$$/,/newTag:/ s/newTag: .*/newTag: $(VERSION)/' config/manager/kustomization.yaml
 
 .PHONY: verify
-verify: manifests generate fmt helm-sync version-sync ## Regenerate everything and fail if the tree changed.
+verify: manifests generate fmt helm-sync version-sync chart-readme ## Regenerate everything and fail if the tree changed.
 	go mod tidy
 	cd hack/k8s && go mod tidy
 	cd hack/image && go mod tidy
+	cd hack/chart-readme && go mod tidy
 	@if [ -n "$$(git status --porcelain)" ]; then \
 		echo "make verify: generated or formatted files differ from what is committed:"; \
 		git status --porcelain; git --no-pager diff --stat; exit 1; fi

@@ -2,6 +2,7 @@ package packaging
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -247,5 +248,16 @@ func TestHelmEarlierValuesFile(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("rendered with the earlier values file, the chart lacks %q", want)
 		}
+	}
+}
+
+// The chart's README is what hack/chart-readme writes from values.yaml, which documents every
+// value (the tool refuses one without a "# --" description).
+func TestHelmChartReadme(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("go", "run", ".", "-chart", "../../"+chartPath, "-check")
+	cmd.Dir = filepath.Join(chartRepoRoot, "hack", "chart-readme")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("hack/chart-readme -check: %v\n%s(run make chart-readme)", err, out)
 	}
 }
