@@ -264,10 +264,12 @@ func copyTree(root, dst string) error {
 	return nil
 }
 
-// freePorts returns the first of n consecutive ports that are free now.
+// freePorts returns the first of n consecutive ports that are free now, below the kernel's
+// ephemeral range (where envtest and outgoing connections take theirs) and clear of the fixed
+// ports of hack/cluster.sh's defaults and of the e2e, chaos and bench suites.
 func freePorts(n int) (int, error) {
 	for range 100 {
-		base := 30000 + rand.IntN(25000)
+		base := 23000 + rand.IntN(3000-n)
 		free := true
 		for p := base; p < base+n && free; p++ {
 			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
