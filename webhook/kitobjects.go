@@ -183,27 +183,7 @@ func (c *kitCopies) dropLocked(key string) {
 // resourceVersion is refused on any change since, and touches only the changed keys.
 func (k *kitStore) write(ctx context.Context, sc kitScope, obj kitObject, rv string, changes map[string]*string) error {
 	if rv == "" {
-		sets := map[string]string{}
-		for key, v := range changes {
-			if v != nil {
-				sets[key] = *v
-			}
-		}
-		if len(sets) == 0 {
-			return nil
-		}
-		created := newObject(sc, obj, sets)
-		err := k.client.Create(ctx, created)
-		switch {
-		case err == nil:
-			k.copies.put(sc.ns, obj, created)
-			return nil
-		case apierrors.IsAlreadyExists(err):
-			return errKitRetry
-		case apierrors.IsNotFound(err):
-			return errTenantNotReady
-		}
-		return wrapKitErr(obj, "creating", err)
+		return k.create(ctx, sc, obj, changes)
 	}
 	data := make(map[string]any, len(changes))
 	for key, v := range changes {
@@ -231,6 +211,31 @@ func (k *kitStore) write(ctx context.Context, sc kitScope, obj kitObject, rv str
 		return errKitRetry
 	}
 	return wrapKitErr(obj, "writing", err)
+}
+
+// create makes an absent object with the entries changes sets; removing from it is done.
+func (k *kitStore) create(ctx context.Context, sc kitScope, obj kitObject, changes map[string]*string) error {
+	sets := map[string]string{}
+	for key, v := range changes {
+		if v != nil {
+			sets[key] = *v
+		}
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	created := newObject(sc, obj, sets)
+	err := k.client.Create(ctx, created)
+	switch {
+	case err == nil:
+		k.copies.put(sc.ns, obj, created)
+		return nil
+	case apierrors.IsAlreadyExists(err):
+		return errKitRetry
+	case apierrors.IsNotFound(err):
+		return errTenantNotReady
+	}
+	return wrapKitErr(obj, "creating", err)
 }
 
 func wrapKitErr(obj kitObject, verb string, err error) error {

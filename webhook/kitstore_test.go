@@ -60,3 +60,79 @@ func TestUserShardSizing(t *testing.T) {
 		t.Errorf("%d shards, total %d, largest shard %d bytes, smallest %d users", len(sizes), total, largest, smallest)
 	}
 }
+
+func TestSyncOrderRules(t *testing.T) {
+	user := kitEntity{kind: entityUser, tenant: "T", app: "A", name: "u"}
+	b := tombs{at: map[string]string{
+		tombKey(entityUser, "T", "A", "u"): "20260301120000000",
+		tombKey(entityApp, "T", "B"):       "20260301130000000",
+	}, floor: "20260101000000000"}
+	for _, tc := range []struct {
+		name           string
+		e              kitEntity
+		t, stored      string
+		hasStored, win bool
+	}{
+		{"older than the user's delete", user, "20260301110000000", "", false, false},
+		{"as old as the user's delete", user, "20260301120000000", "", false, false},
+		{"newer than the user's delete", user, "20260301120000001", "", false, true},
+		{"older than its app's delete", kitEntity{kind: entityUser, tenant: "T", app: "B", name: "v"}, "20260301125959999", "", false, false},
+		{"another app's user", kitEntity{kind: entityUser, tenant: "T", app: "C", name: "u"}, "20260301110000000", "", false, true},
+		{"older than the stored record", kitEntity{kind: entityUser, tenant: "T", app: "C", name: "u"}, "20260301110000000", "20260301110000001", true, false},
+		{"as old as the stored record", kitEntity{kind: entityUser, tenant: "T", app: "C", name: "u"}, "20260301110000000", "20260301110000000", true, true},
+		{"unknown and older than the floor", kitEntity{kind: entityOrg, tenant: "T", name: "o"}, "20251231000000000", "", false, false},
+		{"stored and older than the floor", kitEntity{kind: entityOrg, tenant: "T", name: "o"}, "20251231000000000", "20251230000000000", true, true},
+	} {
+		if got := b.admits(tc.e, tc.t, tc.stored, tc.hasStored); got != tc.win {
+			t.Errorf("%s: admits %v, want %v", tc.name, got, tc.win)
+		}
+	}
+}
+
+func TestTombstonesBoundedWithFloor(t *testing.T) {
+	next := map[string]string{tombFloorKey: "20250101000000000"}
+	for i := range MaxKitTombstones + 10 {
+		next[fmt.Sprintf("%032x", i)] = fmt.Sprintf("2026%013d", i)
+	}
+	changes := map[string]*string{}
+	evictOldest(next, changes)
+	evicted := 0
+	for k, v := range changes {
+		if v == nil {
+			evicted++
+			if next[k] > *changes[tombFloorKey] {
+				t.Errorf("evicted %s at %s, after the floor %s", k, next[k], *changes[tombFloorKey])
+			}
+		}
+	}
+	kept := MaxKitTombstones + 10 - evicted
+	if kept != MaxKitTombstones*7/8 || *changes[tombFloorKey] != fmt.Sprintf("2026%013d", evicted-1) {
+		t.Errorf("kept %d, floor %s", kept, *changes[tombFloorKey])
+	}
+	small := map[string]string{"a": "1"}
+	changes = map[string]*string{}
+	if evictOldest(small, changes); len(changes) != 0 {
+		t.Errorf("evicted below the bound: %v", changes)
+	}
+}
+
+func TestSweepRemovesCoveredAndUnlinksChildren(t *testing.T) {
+	rec := func(code, parent, at string) string {
+		v, _ := marshal(orgRecord{TenantID: "T", OrgInfo: koogallery.OrgInfo{OrgCode: code, OrgName: code, ParentCode: parent}, SyncTime: at})
+		return *v
+	}
+	data := map[string]string{
+		"gone":  rec("P", "", "20260301100000000"),
+		"child": rec("C", "P", "20260301100000000"),
+		"later": rec("L", "P", "20260301130000000"),
+		"other": rec("O", "X", "20260301100000000"),
+	}
+	b := tombs{at: map[string]string{tombKey(entityOrg, "T", "P"): "20260301120000000"}}
+	changes := sweepEntries(orgShard(0), b)(data)
+	if len(changes) != 2 || changes["gone"] != nil {
+		t.Fatalf("changes %v", changes)
+	}
+	if v := changes["child"]; v == nil || strings.Contains(*v, "parentCode") {
+		t.Errorf("child not unlinked: %v", v)
+	}
+}
