@@ -20,10 +20,47 @@ func AppInfo(inst *v1alpha1.MarketplaceInstance, plan *v1alpha1.MarketplacePlan)
 	data := NewTemplateData(inst, plan)
 	frontEnd, frontErr := renderURL(frontEndURLTemplate, plan.Spec.AppInfo.FrontEndURL, data, true)
 	admin, adminErr := renderURL(adminURLTemplate, plan.Spec.AppInfo.AdminURL, data, false)
-	if err := errors.Join(frontErr, adminErr); err != nil {
+	memo, memoErr := renderMemo(plan.Spec.AppInfo.Memo, data)
+	if err := errors.Join(frontErr, adminErr, memoErr); err != nil {
 		return v1alpha1.AppInfo{}, err
 	}
-	return v1alpha1.AppInfo{FrontEndURL: frontEnd, AdminURL: admin}, nil
+	return v1alpha1.AppInfo{FrontEndURL: frontEnd, AdminURL: admin, Memo: memo}, nil
+}
+
+// MaxMemoLength is KooGallery's limit on memo, counted as sent: every non-ASCII character is
+// written as a 6-character \uXXXX escape (two for a character outside the BMP).
+const MaxMemoLength = 1024
+
+// renderMemo renders the buyer instructions and checks they fit KooGallery's limit once escaped.
+func renderMemo(text string, data TemplateData) (string, error) {
+	if text == "" {
+		return "", nil
+	}
+	rendered, err := renderText(memoTemplate, text, data)
+	if err != nil {
+		return "", &TemplateError{Template: memoTemplate, Err: err}
+	}
+	memo := strings.TrimSpace(string(rendered))
+	if n := escapedLength(memo); n > MaxMemoLength {
+		return "", &TemplateError{Template: memoTemplate, Err: fmt.Errorf("%w: renders %d characters once non-ASCII is escaped, KooGallery allows %d", ErrTooLong, n, MaxMemoLength)}
+	}
+	return memo, nil
+}
+
+// escapedLength is the length of s in a KooGallery reply, where non-ASCII is \uXXXX-escaped.
+func escapedLength(s string) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			n++
+		case r > 0xFFFF:
+			n += 12
+		default:
+			n += 6
+		}
+	}
+	return n
 }
 
 // renderURL renders and checks one URL template.

@@ -1,6 +1,7 @@
 package render_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -76,5 +77,30 @@ func TestAppInfo(t *testing.T) {
 			}
 			checkErr(t, err, want, tc.contains, tc.excludes)
 		})
+	}
+}
+
+// memo is checked at KooGallery's 1024 characters as sent: non-ASCII counts as its 6-character
+// \uXXXX escape.
+func TestAppInfoMemo(t *testing.T) {
+	plan := &v1alpha1.MarketplacePlan{Spec: v1alpha1.MarketplacePlanSpec{AppInfo: v1alpha1.AppInfoTemplates{FrontEndURL: "https://a.example"}}}
+	inst := &v1alpha1.MarketplaceInstance{}
+	for _, tc := range []struct {
+		memo    string
+		wantErr bool
+	}{
+		{memo: strings.Repeat("a", render.MaxMemoLength)},
+		{memo: strings.Repeat("a", render.MaxMemoLength+1), wantErr: true},
+		{memo: strings.Repeat("中", render.MaxMemoLength/6)},
+		{memo: strings.Repeat("中", render.MaxMemoLength/6+1), wantErr: true},
+	} {
+		plan.Spec.AppInfo.Memo = tc.memo
+		info, err := render.AppInfo(inst, plan)
+		switch {
+		case tc.wantErr && !errors.Is(err, render.ErrTooLong):
+			t.Errorf("memo of %d runes: error %v, want ErrTooLong", len([]rune(tc.memo)), err)
+		case !tc.wantErr && (err != nil || info.Memo != tc.memo):
+			t.Errorf("memo of %d runes: %v", len([]rune(tc.memo)), err)
+		}
 	}
 }

@@ -28,6 +28,24 @@ type TemplateData struct {
 	CredentialsSecret string
 	// Values are the plan's values.
 	Values map[string]string
+	// Order is what the buyer bought, from Query Order; zero until the order is resolved.
+	Order OrderData
+}
+
+// OrderData is the buyer's order as templates see it. Params are typed by the buyer: paste them
+// into YAML with quote, never bare.
+type OrderData struct {
+	// ProductID is the order line's product.
+	ProductID string
+	// Quantity is the order line's linearValue (seats, users); 1 when the SKU has none.
+	Quantity int64
+	// Params are the buyer-filled extendParams by name.
+	Params map[string]string
+	// ChargingMode is PERIOD, ONE_TIME, ON_DEMAND or ON_DEMAND_PKG.
+	ChargingMode string
+	// PeriodType and PeriodNum are the subscription period (month, 1).
+	PeriodType string
+	PeriodNum  int32
 }
 
 // NewTemplateData is the data inst's templates render with on plan.
@@ -42,10 +60,33 @@ func NewTemplateData(inst *v1alpha1.MarketplaceInstance, plan *v1alpha1.Marketpl
 		Values: make(map[string]string, len(plan.Spec.Values)),
 	}
 	maps.Copy(data.Values, plan.Spec.Values)
+	data.Order = NewOrderData(inst.Status.Order)
 	if inst.Status.Order != nil {
 		data.SKU = inst.Status.Order.SKUCode
 	}
 	return data
+}
+
+// NewOrderData is the template view of a resolved order (nil: not resolved yet).
+func NewOrderData(o *v1alpha1.ResolvedOrder) OrderData {
+	data := OrderData{Quantity: 1, Params: map[string]string{}}
+	if o == nil {
+		return data
+	}
+	data.ProductID, data.ChargingMode, data.PeriodType, data.PeriodNum = o.ProductID, o.ChargingMode, o.PeriodType, o.PeriodNum
+	data.Quantity = Units(o)
+	for _, p := range o.ExtendParams {
+		data.Params[p.Name] = p.Value
+	}
+	return data
+}
+
+// Units is the quantity an order bought: its linearValue, or 1 for a SKU without one.
+func Units(o *v1alpha1.ResolvedOrder) int64 {
+	if o == nil || o.LinearValue <= 0 {
+		return 1
+	}
+	return o.LinearValue
 }
 
 // maxRenderedSize bounds what one template may produce. An object has to fit in etcd (about
@@ -56,6 +97,7 @@ const maxRenderedSize = 1 << 20
 const (
 	frontEndURLTemplate = "appInfo.frontEndUrl"
 	adminURLTemplate    = "appInfo.adminUrl"
+	memoTemplate        = "appInfo.memo"
 	backupTemplate      = "backup.jobTemplate"
 )
 
@@ -77,6 +119,8 @@ var (
 	ErrDuplicate = errors.New("duplicate")
 	// ErrInvalidURL means an appInfo template did not render a URL KooGallery accepts.
 	ErrInvalidURL = errors.New("invalid URL")
+	// ErrTooLong means a template rendered more than KooGallery accepts in its field.
+	ErrTooLong = errors.New("too long")
 )
 
 // TemplateError says which template of a plan failed, so a condition can read

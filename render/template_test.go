@@ -25,6 +25,7 @@ func TestNewTemplateData(t *testing.T) {
 				Namespace: sampleNamespace, Plan: "demo-basic", SKU: "demo-basic-monthly",
 				CredentialsSecret: "marketplace-credentials",
 				Values:            map[string]string{"replicas": "1", "domain": "apps.example.com", "image": "nginxinc/nginx-unprivileged:1.27"},
+				Order:             render.OrderData{Quantity: 1, Params: map[string]string{}},
 			},
 		},
 		{
@@ -34,6 +35,7 @@ func TestNewTemplateData(t *testing.T) {
 			want: render.TemplateData{
 				InstanceID: "id-t1", Name: "t1", Namespace: "mpi-t1",
 				CredentialsSecret: "marketplace-credentials", Values: map[string]string{},
+				Order: render.OrderData{Quantity: 1, Params: map[string]string{}},
 			},
 		},
 	}

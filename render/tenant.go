@@ -20,6 +20,7 @@ var (
 	quotaType         = metav1.TypeMeta{APIVersion: "v1", Kind: "ResourceQuota"}
 	limitRangeType    = metav1.TypeMeta{APIVersion: "v1", Kind: "LimitRange"}
 	secretType        = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
+	configMapType     = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
 	networkPolicyType = metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"}
 )
 
@@ -49,14 +50,35 @@ func Namespace(inst *v1alpha1.MarketplaceInstance) *corev1.Namespace {
 // would limit nothing and only cost an API call. When a plan drops its quota the reconciler
 // deletes the existing one by name.
 func ResourceQuota(inst *v1alpha1.MarketplaceInstance, plan *v1alpha1.MarketplacePlan) *corev1.ResourceQuota {
-	if len(plan.Spec.Quota) == 0 {
+	hard := Quota(plan, Units(inst.Status.Order))
+	if len(hard) == 0 {
 		return nil
 	}
 	return &corev1.ResourceQuota{
 		TypeMeta:   quotaType,
 		ObjectMeta: tenantMeta(inst, QuotaName),
-		Spec:       corev1.ResourceQuotaSpec{Hard: plan.Spec.Quota.DeepCopy()},
+		Spec:       corev1.ResourceQuotaSpec{Hard: hard},
 	}
+}
+
+// Quota is the hard limits of a tenant on plan that bought units: the plan's quota plus
+// quotaPerUnit once per unit.
+func Quota(plan *v1alpha1.MarketplacePlan, units int64) corev1.ResourceList {
+	hard := plan.Spec.Quota.DeepCopy()
+	if len(plan.Spec.QuotaPerUnit) == 0 {
+		return hard
+	}
+	if hard == nil {
+		hard = corev1.ResourceList{}
+	}
+	for name, per := range plan.Spec.QuotaPerUnit {
+		total := hard[name]
+		add := per.DeepCopy()
+		add.Mul(max(units, 1))
+		total.Add(add)
+		hard[name] = total
+	}
+	return hard
 }
 
 // LimitRange is the tenant's default container requests and limits, or nil when the plan sets

@@ -49,6 +49,7 @@ var reservedNames = map[string][]string{
 	"LimitRange":    {LimitRangeName},
 	"NetworkPolicy": {DenyIngressPolicyName, AllowIngressPolicyName, EgressPolicyName},
 	"Secret":        {CredentialsSecretName},
+	"ConfigMap":     {EntitlementConfigMapName},
 	"Job":           {BackupJobName},
 }
 

@@ -42,7 +42,11 @@ func (s *Server) changeInstanceCheck(ctx context.Context, c *call, req *koogalle
 		ctrl.LoggerFrom(ctx).Error(err, "reading tenant quota", "marketplaceInstance", inst.Name)
 		return internalError()
 	}
-	if short := render.QuotaShortfall(used, plan.Spec.Quota); len(short) > 0 {
+	units := int64(1)
+	if lv := req.ProductInfo.LinearValue; lv.Set && lv.Value > 0 {
+		units = int64(lv.Value)
+	}
+	if short := render.QuotaShortfall(used, render.Quota(plan, units)); len(short) > 0 {
 		msg := fmt.Sprintf("current usage does not fit plan %s: %s", plan.Name, strings.Join(short, "; "))
 		return reply(koogallery.ResultNoResource, truncateRunes(msg, 255))
 	}

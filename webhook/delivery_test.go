@@ -73,3 +73,43 @@ func TestLateRenewalRetryDoesNotUndoCancellation(t *testing.T) {
 	g.Expect(code(g, renewal).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Expect(getInstance(g, inst.Name).Spec.ExpireTime.Time.Equal(month)).To(BeTrue(), "a late renewal retry undid the cancelled period")
 }
+
+// queryInstance gives the plan's memo (non-ASCII escaped as the spec requires) with the URLs
+// and account, and keeps giving them while the instance is frozen.
+func TestQueryInstanceMemoAndFrozen(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	plan := &saasv1alpha1.MarketplacePlan{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: testenv.BasicPlan}, plan)).To(Succeed())
+	memoPlan := &saasv1alpha1.MarketplacePlan{ObjectMeta: metav1.ObjectMeta{Name: "memo-plan"}, Spec: *plan.Spec.DeepCopy()}
+	memoPlan.Spec.SKUs = []saasv1alpha1.SKU{{ProductID: "OFFI-memo", SKUCode: "memo"}}
+	memoPlan.Spec.AppInfo.Memo = "管理员: {{ .Name }}"
+	g.Expect(k8s.Create(ctx, memoPlan)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(ctx, memoPlan) })
+	inst, _ := createReady(t, "OFFI-memo", "memo")
+	id := inst.Spec.InstanceID
+
+	query := func(g Gomega) (koogallery.QueryInstanceReply, []byte) {
+		body, err := koogallery.MarshalRequest(&koogallery.QueryInstanceRequest{InstanceID: id})
+		g.Expect(err).NotTo(HaveOccurred())
+		raw := post(g, basicKey, body, time.Now(), businessID())
+		var rep koogallery.QueryInstanceReply
+		g.Expect(jsonUnmarshal(raw, &rep)).To(Succeed())
+		return rep, raw
+	}
+	rep, raw := query(g)
+	g.Expect(rep.Info).To(HaveLen(1))
+	g.Expect(rep.Info[0].AppInfo.Memo).To(Equal("管理员: " + inst.Name))
+	g.Expect(string(raw)).To(ContainSubstring(`\u7ba1\u7406\u5458`), "non-ASCII is sent as \\uXXXX")
+
+	g.Expect(code(g, &koogallery.UpdateInstanceStatusRequest{InstanceID: id, Status: koogallery.StatusFreeze}).ResultCode).To(Equal(koogallery.ResultSuccess))
+	g.Eventually(func(g Gomega) {
+		rep, _ := query(g)
+		g.Expect(rep.ResultCode).To(Equal(koogallery.ResultSuccess))
+		g.Expect(rep.Info).To(HaveLen(1))
+		g.Expect(rep.Info[0].AppInfo).NotTo(BeNil(), "a frozen instance still shows the buyer what they bought")
+		g.Expect(rep.Info[0].AppInfo.FrontEndURL).NotTo(BeEmpty())
+		g.Expect(rep.Info[0].AppInfo.UserName).NotTo(BeEmpty())
+		g.Expect(meta.IsStatusConditionTrue(getInstance(g, inst.Name).Status.Conditions, saasv1alpha1.ConditionFrozen)).To(BeTrue())
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+}

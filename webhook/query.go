@@ -16,8 +16,8 @@ import (
 
 const debugMemo = "KooGallery debug call: verified and answered; no tenant is provisioned for debug calls."
 
-// queryInstance answers up to 100 instance IDs from the cache. appInfo (the URLs from status and
-// the credentials from the tenant's Secret) is only given for Ready instances. A single instance
+// queryInstance answers up to 100 instance IDs from the cache. appInfo (the URLs and memo from
+// status and the credentials from the tenant's Secret) is given for Ready and frozen instances. A single instance
 // still provisioning answers 000004; none found answers 000003; a batch answers 000000 with an
 // entry for each instance that exists. Debug queries are answered the same way, read-only, plus
 // the debug instances that debug creates answered.
@@ -60,14 +60,16 @@ func (s *Server) queryInstance(ctx context.Context, c *call, req *koogallery.Que
 	return out
 }
 
-// instanceInfo is one entry of the reply: appInfo only when the instance is Ready.
+// instanceInfo is one entry of the reply: appInfo (URLs, account, the plan's memo) once the
+// instance was Ready. A frozen instance keeps answering it: the buyer who opens the purchased
+// service still sees what they bought and where (the site itself is closed until renewal).
 func (s *Server) instanceInfo(ctx context.Context, inst *saasv1alpha1.MarketplaceInstance) (koogallery.InstanceInfo, instanceState, error) {
 	info := koogallery.InstanceInfo{InstanceID: inst.Spec.InstanceID}
 	st := stateOf(inst)
-	if st.kind != stateReady {
+	if (st.kind != stateReady && st.kind != stateInactive) || inst.Status.AppInfo == nil {
 		return info, st, nil
 	}
-	app := &koogallery.AppInfo{FrontEndURL: inst.Status.AppInfo.FrontEndURL, AdminURL: inst.Status.AppInfo.AdminURL}
+	app := &koogallery.AppInfo{FrontEndURL: inst.Status.AppInfo.FrontEndURL, AdminURL: inst.Status.AppInfo.AdminURL, Memo: inst.Status.AppInfo.Memo}
 	user, password, err := s.credentials(ctx, inst)
 	if err != nil {
 		return info, st, err

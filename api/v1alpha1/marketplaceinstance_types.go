@@ -164,6 +164,32 @@ type ResolvedOrder struct {
 	// expireTime is the order line's expiry as KooGallery reported it.
 	// +optional
 	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
+	// linearValue is the quantity bought (seats, users), from the order line's
+	// product; 0 when the SKU has no quantity attribute.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	LinearValue int64 `json:"linearValue,omitempty"`
+	// extendParams are the parameters the buyer filled in (the order's and
+	// the order line's, the line's winning on a name both carry), for
+	// templates (.Order.Params) and the tenant's entitlement.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	ExtendParams []ExtendParam `json:"extendParams,omitempty"`
+}
+
+// ExtendParam is one buyer-filled order parameter.
+type ExtendParam struct {
+	// name of the parameter.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Name string `json:"name"`
+	// value the buyer gave.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Value string `json:"value,omitempty"`
 }
 
 // OrderQueryStatus keeps the Query Order backoff, so a broken order cannot
@@ -192,6 +218,10 @@ type AppInfo struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	AdminURL string `json:"adminUrl,omitempty"`
+	// memo is the plan's instructions for the buyer, rendered.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Memo string `json:"memo,omitempty"`
 }
 
 // SecretReference names a Secret.

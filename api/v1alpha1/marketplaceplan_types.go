@@ -69,6 +69,15 @@ type AppInfoTemplates struct {
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._@-]+$`
 	AdminUserName string `json:"adminUserName,omitempty"`
+
+	// memo is a Go text/template of the instructions KooGallery shows the
+	// buyer with the URLs (queryInstance's memo). Same variables as the
+	// manifest templates. Once rendered it must fit KooGallery's 1024
+	// characters with every non-ASCII character written as a \uXXXX escape
+	// (6 characters each).
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Memo string `json:"memo,omitempty"`
 }
 
 // BackupSpec is a Job run in the tenant namespace before it is deleted on
@@ -130,6 +139,13 @@ type MarketplacePlanSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	Quota corev1.ResourceList `json:"quota,omitempty"`
+
+	// quotaPerUnit is added to quota once per unit the buyer bought (the order
+	// line's linearValue: seats, users, quantity), so that a plan sold per seat
+	// gets a quota per seat. An order without a linearValue counts as 1 unit.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	QuotaPerUnit corev1.ResourceList `json:"quotaPerUnit,omitempty"`
 
 	// limits are the LimitRange items (default requests and limits for
 	// containers) of every tenant namespace on this plan.

@@ -2,11 +2,15 @@ package instance_test
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -98,4 +102,69 @@ func TestFreezeDoesNotWaitForThePlan(t *testing.T) {
 		g.Expect(*deployment(g, ns, "web").Spec.Replicas).To(Equal(running))
 	}).WithTimeout(15 * time.Second).Should(Succeed())
 	t.Cleanup(func() { _ = k8s.Delete(ctx, plan) })
+}
+
+// What the buyer bought reaches the tenant: the quantity scales the quota (quotaPerUnit), the
+// buyer's parameters render into templates (quoted), the plan's memo is rendered for
+// queryInstance, and the entitlement ConfigMap in the tenant namespace says all of it, including
+// the expiry and whether the tenant is frozen, kept current.
+func TestOrderDataReachesTheTenant(t *testing.T) {
+	startOperator(t, instance.Options{})
+	ctx := context.Background()
+	sku := saasv1alpha1.SKU{ProductID: "OFFI-SEATS", SKUCode: "per-seat"}
+	plan := basicPlanCopy(t, "per-seat", sku)
+	plan.Spec.QuotaPerUnit = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")}
+	plan.Spec.AppInfo.Memo = `Sign in at {{ .Order.Params.emailDomainName }} with {{ .Order.Quantity }} seats. 欢迎`
+	plan.Spec.Manifests = append(plan.Spec.Manifests, saasv1alpha1.ManifestTemplate{Name: "settings", Template: `
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  domain: {{ .Order.Params.emailDomainName | quote }}
+  seats: {{ .Order.Quantity | quote }}
+`})
+	if err := k8s.Create(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(ctx, plan) })
+	inst := order(t, sku.ProductID, sku.SKUCode)
+	koo.UpdateOrder(inst.Spec.Order.OrderID, func(o *openapi.Order) {
+		o.ExtendParams = []openapi.ExtendParam{{Name: "emailDomainName", Value: "order.example.com"}, {Name: "region", Value: "cn-north-4"}}
+		o.Lines[0].ExtendParams = []openapi.ExtendParam{{Name: "emailDomainName", Value: "line.example.com: {evil: true}"}}
+		o.Lines[0].Products[0].LinearValue = 5
+	})
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	ns := got.Status.Namespace
+	g := NewWithT(t)
+
+	g.Expect(got.Status.Order.LinearValue).To(Equal(int64(5)))
+	quota := &corev1.ResourceQuota{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.QuotaName}, quota)).To(Succeed())
+	g.Expect(quota.Spec.Hard.Pods().String()).To(Equal("20"), "10 from quota, 2 per seat for 5 seats")
+
+	settings := &corev1.ConfigMap{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "settings"}, settings)).To(Succeed())
+	g.Expect(settings.Data).To(Equal(map[string]string{"domain": "line.example.com: {evil: true}", "seats": "5"}))
+	g.Expect(got.Status.AppInfo.Memo).To(Equal("Sign in at line.example.com: {evil: true} with 5 seats. 欢迎"))
+
+	entitlement := func(g Gomega) render.Entitlement {
+		cm := &corev1.ConfigMap{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.EntitlementConfigMapName}, cm)).To(Succeed())
+		var e render.Entitlement
+		g.Expect(json.Unmarshal([]byte(cm.Data[render.EntitlementJSONKey]), &e)).To(Succeed())
+		g.Expect(cm.Data["frozen"]).To(Equal(strconv.FormatBool(e.Frozen)))
+		return e
+	}
+	e := entitlement(g)
+	g.Expect(e.Plan).To(Equal(plan.Name))
+	g.Expect(e.SKU).To(Equal(sku.SKUCode))
+	g.Expect(e.Quantity).To(Equal(int64(5)))
+	g.Expect(e.Params).To(Equal(map[string]string{"emailDomainName": "line.example.com: {evil: true}", "region": "cn-north-4"}))
+	g.Expect(e.ExpireTime).To(Equal(got.Status.ExpireTime.UTC().Format(time.RFC3339)))
+	g.Expect(e.Frozen).To(BeFalse())
+
+	patchSpec(t, inst.Name, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.State = saasv1alpha1.StateFrozen })
+	g.Eventually(func(g Gomega) { g.Expect(entitlement(g).Frozen).To(BeTrue()) }).WithTimeout(15 * time.Second).Should(Succeed())
 }

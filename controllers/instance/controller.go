@@ -129,6 +129,9 @@ func (r *Reconciler) freezeUnresolved(ctx context.Context, s *scope) error {
 	if err != nil {
 		return err
 	}
+	if err := r.ensureEntitlement(ctx, s, s.inst.Status.Plan); err != nil {
+		return err
+	}
 	if plan == nil {
 		return r.freezeInventory(ctx, s)
 	}
@@ -184,6 +187,9 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 		r.ensureQuota,
 		r.ensureNetworkPolicies,
 		r.ensureCredentials,
+		func(ctx context.Context, s *scope, plan *saasv1alpha1.MarketplacePlan) error {
+			return r.ensureEntitlement(ctx, s, plan.Name)
+		},
 		r.ensureWorkload,
 		r.ensureReadiness,
 	}

@@ -61,6 +61,7 @@ func TestProvisionToReady(t *testing.T) {
 		applied("v1", "Namespace", ns),
 		applied("v1", "ResourceQuota", render.QuotaName),
 		applied("v1", "LimitRange", render.LimitRangeName),
+		applied("v1", "ConfigMap", render.EntitlementConfigMapName),
 		applied("networking.k8s.io/v1", "NetworkPolicy", render.DenyIngressPolicyName),
 		applied("networking.k8s.io/v1", "NetworkPolicy", render.AllowIngressPolicyName),
 		applied("networking.k8s.io/v1", "NetworkPolicy", render.EgressPolicyName),
@@ -692,7 +693,7 @@ func TestPlanWithClusterScopedOrUnservedKindIsRefused(t *testing.T) {
 					ContainSubstring("cluster-scoped kinds cannot be part of a tenant workload"),
 					ContainSubstring("kind not served by the API server")))
 				// Nothing of the plan's workload was applied: only the tenant's own objects.
-				g.Expect(got.Status.Resources).To(HaveEach(HaveField("Kind", BeElementOf("Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy"))))
+				g.Expect(got.Status.Resources).To(HaveEach(HaveField("Kind", BeElementOf("Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "ConfigMap"))))
 			}).WithTimeout(15 * time.Second).Should(Succeed())
 		})
 	}

@@ -3,6 +3,8 @@ package instance
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -108,12 +110,42 @@ func resolveLine(order *openapi.Order, lineID string) (*saasv1alpha1.ResolvedOrd
 		OrderID: order.OrderID, OrderLineID: line.OrderLineID, OrderType: order.OrderType,
 		ProductID: p.ProductID, SKUCode: p.SKUCode, ChargingMode: line.ChargingMode,
 		PeriodType: line.PeriodType, PeriodNum: int32(min(line.PeriodNum, 1<<30)), //nolint:gosec // bounded above
+		LinearValue: int64(max(p.LinearValue, 0)), ExtendParams: extendParams(order.ExtendParams, line.ExtendParams),
 	}
 	if !line.ExpireTime.IsZero() {
 		t := metav1.NewTime(line.ExpireTime.UTC())
 		res.ExpireTime = &t
 	}
 	return res, nil
+}
+
+// maxExtendParams bounds the buyer parameters kept (the CRD's limits).
+const (
+	maxExtendParams     = 32
+	maxExtendParamName  = 64
+	maxExtendParamValue = 256
+)
+
+// extendParams merges the order's and the order line's buyer parameters, the line's winning,
+// sorted by name. Parameters over the CRD's limits are left out rather than cut: a truncated
+// e-mail domain would be a wrong one.
+func extendParams(order, line []openapi.ExtendParam) []saasv1alpha1.ExtendParam {
+	byName := map[string]string{}
+	for _, p := range append(slices.Clone(order), line...) {
+		if p.Name == "" || len(p.Name) > maxExtendParamName || len(p.Value) > maxExtendParamValue {
+			continue
+		}
+		byName[p.Name] = p.Value
+	}
+	names := slices.Sorted(maps.Keys(byName))
+	out := make([]saasv1alpha1.ExtendParam, 0, min(len(names), maxExtendParams))
+	for _, n := range names[:min(len(names), maxExtendParams)] {
+		out = append(out, saasv1alpha1.ExtendParam{Name: n, Value: byName[n]})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func (r *Reconciler) recordQueryFailure(s *scope, err error) {

@@ -191,3 +191,29 @@ func isNil(o client.Object) bool {
 		return o == nil
 	}
 }
+
+// ensureEntitlement keeps the tenant's entitlement ConfigMap (render.EntitlementConfigMap) in
+// step with its order, expiry and freeze. ConfigMaps are not cached (and have no generation to
+// tell an edit by): it is written when what it should say changed since the inventory's last
+// apply, so an edited or deleted copy is put right at the next change, not on every pass.
+func (r *Reconciler) ensureEntitlement(ctx context.Context, s *scope, plan string) error {
+	cm, err := render.EntitlementConfigMap(s.inst, plan, s.frozen)
+	if err != nil {
+		return err
+	}
+	u, err := r.toUnstructured(s.inst, cm)
+	if err != nil {
+		return err
+	}
+	hash, err := hashObject(u)
+	if err != nil {
+		return err
+	}
+	if e := s.entry(refOf(u)); e != nil && e.AppliedHash == hash {
+		return nil
+	}
+	if err := r.apply(ctx, s, u, nil); err != nil {
+		return r.degraded(s, saasv1alpha1.ReasonApplyFailed, err)
+	}
+	return nil
+}

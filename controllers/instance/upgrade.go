@@ -34,7 +34,7 @@ func (r *Reconciler) ensurePlanFits(ctx context.Context, s *scope, target *saasv
 	if err != nil {
 		return nil, fmt.Errorf("getting tenant quota: %w", err)
 	}
-	short := render.QuotaShortfall(quota.Status.Used, target.Spec.Quota)
+	short := render.QuotaShortfall(quota.Status.Used, render.Quota(target, render.Units(s.inst.Status.Order)))
 	if len(short) == 0 {
 		r.clearDowngrade(s)
 		return target, nil

@@ -113,6 +113,8 @@ func tenantBase(ref saasv1alpha1.ResourceRef) bool {
 		return ref.Name == render.QuotaName
 	case ref.APIVersion == "v1" && ref.Kind == "LimitRange":
 		return ref.Name == render.LimitRangeName
+	case ref.APIVersion == "v1" && ref.Kind == "ConfigMap":
+		return ref.Name == render.EntitlementConfigMapName
 	case ref.APIVersion == "networking.k8s.io/v1" && ref.Kind == "NetworkPolicy":
 		return ref.Name == render.DenyIngressPolicyName || ref.Name == render.AllowIngressPolicyName || ref.Name == render.EgressPolicyName
 	}
