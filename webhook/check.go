@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -91,26 +92,61 @@ func (s *Server) quotaUsed(ctx context.Context, inst *saasv1alpha1.MarketplaceIn
 	return q.Status.Used, nil
 }
 
-// orderNotify acknowledges an order notification and records it in the history of the instances
-// the order belongs to (a renewal or change order of an existing instance); an order no instance
-// knows yet (a new purchase, whose newInstance follows) is only acknowledged and logged.
+// orderNotify answers an order notification as the spec asks: it calls Query Order for the
+// order, and records what it returned in the history of the instances the order belongs to (a
+// renewal or change order of an existing instance). An order no instance knows yet (a new
+// purchase, whose newInstance follows) is logged with what Query Order said. When Query Order
+// fails or does not know the order, the notification is answered 000005: KooGallery calls again
+// for 3 hours, by which time the order is visible.
 func (s *Server) orderNotify(ctx context.Context, c *call, req *koogallery.OrderNotifyRequest) any {
 	log := ctrl.LoggerFrom(ctx)
 	if c.test {
 		return success("debug call verified")
+	}
+	summary, r := s.queryNotifiedOrder(ctx, req)
+	if r != nil {
+		return r
 	}
 	list := &saasv1alpha1.MarketplaceInstanceList{}
 	if err := s.client.List(ctx, list, client.MatchingFields{OrderIDIndex: req.OrderID}); err != nil {
 		log.Error(err, "listing instances of a notified order")
 		return internalError()
 	}
-	log.Info("order notification", "orderId", req.OrderID, "instances", len(list.Items))
+	log.Info("order notification", "orderId", req.OrderID, "order", summary, "instances", len(list.Items))
 	for i := range list.Items {
-		op := saasv1alpha1.Operation{OrderID: req.OrderID, Detail: "order notification for order line " + req.OrderLineID}
+		op := saasv1alpha1.Operation{OrderID: req.OrderID, Detail: "order notification: " + summary}
 		if err := s.record(ctx, c, &list.Items[i], op); err != nil {
 			log.Error(err, "recording an order notification", "marketplaceInstance", list.Items[i].Name)
 			return internalError()
 		}
 	}
 	return success("success")
+}
+
+// queryNotifiedOrder calls Query Order for a notified order line and summarises it (type, line,
+// charging, SKU, quantity, expiry; never the buyer), or answers the call when it cannot.
+func (s *Server) queryNotifiedOrder(ctx context.Context, req *koogallery.OrderNotifyRequest) (string, any) {
+	if s.orders == nil {
+		return "Query Order is not configured", nil
+	}
+	order, err := s.orders.QueryOrder(ctx, req.OrderID, req.OrderLineID)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Info("order notification: Query Order failed; KooGallery will notify again", "orderId", req.OrderID, "error", err.Error())
+		return "", reply(koogallery.ResultInternalError, "Query Order failed for the notified order; notify again")
+	}
+	line, ok := order.Line(req.OrderLineID)
+	if !ok {
+		return "", reply(koogallery.ResultInternalError, "Query Order does not show order line "+truncateRunes(req.OrderLineID, 64)+" yet; notify again")
+	}
+	summary := fmt.Sprintf("%s, line %s, %s", order.OrderType, line.OrderLineID, line.ChargingMode)
+	if p, ok := line.Product(); ok {
+		summary += fmt.Sprintf(", SKU %s", p.SKUCode)
+		if p.LinearValue > 0 {
+			summary += fmt.Sprintf(" x%d", p.LinearValue)
+		}
+	}
+	if !line.ExpireTime.IsZero() {
+		summary += ", expires " + line.ExpireTime.UTC().Format(time.RFC3339)
+	}
+	return summary, nil
 }

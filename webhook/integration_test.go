@@ -199,9 +199,11 @@ func TestLifecycleActivities(t *testing.T) {
 
 	// orderNotify for the instance's order lands in its history.
 	g.Expect(code(g, &koogallery.OrderNotifyRequest{OrderID: upID, OrderLineID: upLine, TestFlag: koogallery.TestFlagProduction}).ResultCode).To(Equal(koogallery.ResultSuccess))
-	g.Expect(code(g, &koogallery.OrderNotifyRequest{OrderID: "CSUNKNOWN", OrderLineID: "CSUNKNOWN-1", TestFlag: koogallery.TestFlagProduction}).ResultCode).To(Equal(koogallery.ResultSuccess))
+	// An order Query Order does not know (yet) is answered 000005: KooGallery notifies again.
+	g.Expect(code(g, &koogallery.OrderNotifyRequest{OrderID: "CSUNKNOWN", OrderLineID: "CSUNKNOWN-1", TestFlag: koogallery.TestFlagProduction}).ResultCode).To(Equal(koogallery.ResultInternalError))
 	cur = getInstance(g, name)
-	g.Expect(historyOf(cur)[len(recordedCalls(cur))-1]).To(HavePrefix("orderNotify: "))
+	g.Expect(historyOf(cur)[len(recordedCalls(cur))-1]).To(HavePrefix("orderNotify: order notification: NEW, line "+upLine+", PERIOD, SKU "+testenv.ProSKU),
+		"what Query Order said of the notified order is recorded")
 	for _, op := range recordedCalls(cur) {
 		g.Expect(op.RequestTimestamp).To(BeNumerically(">", 0))
 		want := koogallery.ResultSuccess
