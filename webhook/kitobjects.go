@@ -141,7 +141,9 @@ func (c *kitCopies) get(ns string, obj kitObject) (map[string]string, string, bo
 	if cm == nil {
 		return nil, "", false
 	}
-	return maps.Clone(cm.Data), cm.ResourceVersion, true
+	data := make(map[string]string, len(cm.Data))
+	maps.Copy(data, cm.Data)
+	return data, cm.ResourceVersion, true
 }
 
 func (c *kitCopies) put(ns string, obj kitObject, o client.Object) {

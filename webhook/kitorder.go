@@ -1,12 +1,15 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
 	"sync"
+
+	"k8s.io/utils/ptr"
 
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 )
@@ -119,7 +122,7 @@ func (k *kitStore) bury(ctx context.Context, sc kitScope, deletes map[string]str
 		next := maps.Clone(data)
 		for key, t := range deletes {
 			if next[key] < t {
-				changes[key], next[key] = ptr(t), t
+				changes[key], next[key] = ptr.To(t), t
 			}
 		}
 		evictOldest(next, changes)
@@ -141,28 +144,16 @@ func evictOldest(next map[string]string, changes map[string]*string) {
 	}
 	slices.SortFunc(keys, func(a, b string) int {
 		if next[a] != next[b] {
-			return compareStrings(next[a], next[b])
+			return cmp.Compare(next[a], next[b])
 		}
-		return compareStrings(a, b)
+		return cmp.Compare(a, b)
 	})
 	for _, key := range keys[:len(keys)-MaxKitTombstones*7/8] {
 		floor = max(floor, next[key])
 		changes[key] = nil
 	}
-	changes[tombFloorKey] = ptr(floor)
+	changes[tombFloorKey] = ptr.To(floor)
 }
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func ptr(s string) *string { return &s }
 
 // storedRecord is what every stored record says of its entity: who it is and when it was
 // synced. Users carry the authSync's currentSyncTime, the others the sync's timeStamp.
@@ -296,7 +287,7 @@ func (k *kitStore) upsert(ctx context.Context, sc kitScope, t string, b tombs, b
 				old, stored := data[en.key]
 				_, at, _, _ := decodeRecord(obj, old)
 				if b.admits(en.entity, t, at, stored) {
-					changes[en.key] = ptr(en.value)
+					changes[en.key] = ptr.To(en.value)
 				}
 			}
 			return changes

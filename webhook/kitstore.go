@@ -16,10 +16,11 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 )
 
-// Kit data objects in the tenant namespace. Every entry is one data key: a hash of its identity
-// (so any ID is a valid key and the same identity always lands on the same key), holding the
-// whole record as JSON, which carries the readable IDs. The tenant app reads every object with
-// the kit-data label of its kind.
+// Kit data objects in the tenant namespace (or the operator's, for the seller's own app; see
+// kitScope). Every entry is one data key: a hash of its identity (so any ID is a valid key and
+// the same identity always lands on the same key), holding the whole record as JSON, which
+// carries the readable IDs and the sync time the record is from. The tenant app reads every
+// object with the kit-data label of its kind.
 const (
 	// KitTenantsConfigMap holds one entry per enterprise (tenantSync), keyed by tenantId.
 	KitTenantsConfigMap = "marketplace-kit-tenants"
@@ -51,8 +52,8 @@ const (
 const (
 	UserShards = 32
 	OrgShards  = 8
-	// shardConcurrency bounds the parallel writes of one sync, so a 500-user authSync finishes
-	// well inside KooGallery's timeout without flooding the API server.
+	// shardConcurrency bounds the parallel object writes of one sync, so a 500-user authSync or
+	// a tenant's delete finishes well inside KooGallery's timeout without flooding the API server.
 	shardConcurrency = 4
 )
 
@@ -62,7 +63,7 @@ var errTenantNotReady = errors.New("tenant namespace does not exist yet")
 type kitStore struct {
 	client client.Client
 	// reader reads kit objects from the API server: the manager's cache must not start an
-	// informer on every ConfigMap of the cluster, and every decision is made on the current copy.
+	// informer on every ConfigMap of the cluster.
 	reader client.Reader
 	// calls are the kit replay records this replica last saw (kitreplay.go).
 	calls kitCalls
