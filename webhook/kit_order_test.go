@@ -3,8 +3,10 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -268,4 +270,44 @@ func TestKitSyncRetriedBySimulatorIsStored(t *testing.T) {
 	g.Expect(errors.As(err, &ce)).To(BeTrue())
 	g.Expect(ce.Attempts).To(Equal(simulator.KitCalls))
 	g.Expect(flaky.calls.Load()).To(BeEquivalentTo(simulator.KitCalls))
+}
+
+// An older add and a newer delete of the same users, sent at the same time, leave the users
+// deleted whichever lands first; a newer add and an older delete leave them stored.
+func TestKitConcurrentAddAndDeleteFollowSyncTime(t *testing.T) {
+	g := NewWithT(t)
+	inst, _ := createReady(t, testenv.BasicProduct, testenv.BasicSKU)
+	id, ns := inst.Spec.InstanceID, inst.Status.Namespace
+	t0 := time.Now().Add(-time.Minute)
+	send := func(app string, flag int, at time.Time, users koogallery.UserList) koogallery.Reply {
+		return kitSend(g, &koogallery.AuthSyncRequest{KitCommon: kitAt(id, time.Now()), TenantID: "T", AppID: app, UserList: users,
+			CurrentSyncTime: koogallery.FormatKitTime(at), Flag: koogallery.NewInt(flag)})
+	}
+	var users koogallery.UserList
+	for i := range 40 {
+		users = append(users, kitUser(fmt.Sprintf("user%02d", i), "D"))
+	}
+	for round := range 3 {
+		older, newer := t0.Add(time.Duration(2*round)*time.Second), t0.Add(time.Duration(2*round+1)*time.Second)
+		var wg sync.WaitGroup
+		codes := make([]string, 4)
+		for i, c := range []struct {
+			app  string
+			flag int
+			at   time.Time
+		}{
+			{"GONE", koogallery.FlagAdd, older}, {"GONE", koogallery.FlagRevoke, newer},
+			{"KEPT", koogallery.FlagRevoke, older}, {"KEPT", koogallery.FlagAdd, newer},
+		} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i] = send(c.app, c.flag, c.at, users).ResultCode
+			}()
+		}
+		wg.Wait()
+		g.Expect(codes).To(HaveEach(koogallery.ResultSuccess))
+		g.Expect(entriesWith(g, ns, "users", "appId", "GONE")).To(BeEmpty(), "round %d", round)
+		g.Expect(entriesWith(g, ns, "users", "appId", "KEPT")).To(HaveLen(len(users)), "round %d", round)
+	}
 }
