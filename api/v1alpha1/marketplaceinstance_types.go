@@ -177,6 +177,10 @@ type ResolvedOrder struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=32
 	ExtendParams []ExtendParam `json:"extendParams,omitempty"`
+	// checkedTime is when Query Order last answered for this order; it is
+	// asked again after the re-check interval.
+	// +optional
+	CheckedTime *metav1.Time `json:"checkedTime,omitempty"`
 }
 
 // ExtendParam is one buyer-filled order parameter.

@@ -75,6 +75,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.reconciler.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "MarketplaceInstance reconcile workers")
 	fs.DurationVar(&o.reconciler.FreezeGrace, "freeze-grace", time.Hour, "how long past spec.expireTime an instance runs before freezing itself")
 	fs.DurationVar(&o.reconciler.OrderQueryTimeout, "order-query-timeout", 10*time.Second, "timeout of one Query Order call")
+	fs.DurationVar(&o.reconciler.OrderRecheckInterval, "order-recheck-interval", 24*time.Hour, "how often a resolved order is asked of Query Order again, to act on what a lost callback would have said (negative: never)")
+	fs.Float64Var(&o.reconciler.OrderRecheckQPS, "order-recheck-qps", 0.2, "order re-checks per second, all instances together")
 	fs.DurationVar(&o.usage.Interval, "usage-push-interval", usage.DefaultInterval,
 		"metering period of pay-per-use tenants: their usage is pushed to KooGallery once per period")
 	fs.StringVar(&o.ingressNamespaces, "ingress-namespaces", "", "comma-separated namespaces allowed to reach every tenant (the ingress controller's)")

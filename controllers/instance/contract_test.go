@@ -168,3 +168,27 @@ data:
 	patchSpec(t, inst.Name, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.State = saasv1alpha1.StateFrozen })
 	g.Eventually(func(g Gomega) { g.Expect(entitlement(g).Frozen).To(BeTrue()) }).WithTimeout(15 * time.Second).Should(Succeed())
 }
+
+// A lost callback is caught by the re-check: Query Order is asked again on the schedule, and an
+// expiry it now gives in the past (the buyer's period was cut short; the FREEZE never arrived)
+// freezes the tenant, with the change in the history.
+func TestOrderRecheckActsOnWhatQueryOrderSays(t *testing.T) {
+	startOperator(t, instance.Options{OrderRecheckInterval: 2 * time.Second, OrderRecheckQPS: 100})
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
+	create(t, inst)
+	got := waitReady(t, inst.Name)
+	g := NewWithT(t)
+	g.Expect(got.Status.Order.CheckedTime).NotTo(BeNil())
+
+	cut := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Second)
+	koo.UpdateOrder(inst.Spec.Order.OrderID, func(o *openapi.Order) { o.Lines[0].ExpireTime = cut })
+	g.Eventually(func(g Gomega) {
+		cur := get(g, inst.Name)
+		expectCondition(g, cur, saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonExpired)
+		g.Expect(cur.Status.ExpireTime.Time).To(BeTemporally("==", cut))
+		g.Expect(cur.Status.History).To(ContainElement(And(
+			HaveField("Activity", instance.ActivityOrderRecheck),
+			HaveField("Detail", ContainSubstring("expires "+cut.Format(time.RFC3339))))))
+		g.Expect(*deployment(g, cur.Status.Namespace, "web").Spec.Replicas).To(Equal(int32(0)))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+}

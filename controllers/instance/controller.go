@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/clock"
@@ -38,6 +40,13 @@ type Options struct {
 	OrderBackoffBase time.Duration
 	// MaxConcurrentReconciles is the number of workers. Default 4.
 	MaxConcurrentReconciles int
+	// OrderRecheckInterval is how often a resolved order is asked of Query Order again, to act
+	// on what a lost callback would have said (spread by up to a tenth over instances). Default
+	// 24h; negative turns re-checks off.
+	OrderRecheckInterval time.Duration
+	// OrderRecheckQPS bounds the re-checks of all instances together, well inside the open
+	// API's rate limit (they never delay a first resolution). Default 0.2 per second.
+	OrderRecheckQPS float64
 }
 
 // Reconciler converges a MarketplaceInstance's tenant to its spec.
@@ -55,6 +64,8 @@ type Reconciler struct {
 	// written is the status of this reconciler's last write to each instance, until the cache
 	// shows it (freshInstance).
 	written writtenStatus
+	// recheckLimit paces the order re-checks of all instances (Options.OrderRecheckQPS).
+	recheckLimit *rate.Limiter
 }
 
 // What the reconciler needs, and why. Writes to namespaced objects are confined further, to
@@ -163,8 +174,9 @@ func (r *Reconciler) freshInstance(ctx context.Context, key client.ObjectKey) (*
 // reconcileNormal runs the steps of a live instance in order; a step that cannot finish yet
 // stops the pass and says when to come back.
 func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
-	s.frozen = r.frozen(s)
 	plan, res, err := r.ensureOrder(ctx, s)
+	// After the order: its expiry, just resolved or re-checked, may end the paid period.
+	s.frozen = r.frozen(s)
 	if err != nil {
 		return res, err
 	}

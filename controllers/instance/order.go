@@ -60,7 +60,13 @@ func (r *Reconciler) ensureOrder(ctx context.Context, s *scope) (*saasv1alpha1.M
 			r.recordQueryFailure(s, err)
 			return nil, ctrl.Result{RequeueAfter: s.requeueAfter}, nil
 		}
+		resolved.CheckedTime = &metav1.Time{Time: s.now}
 		st.Order, st.OrderQuery = resolved, nil
+		if every := r.recheckInterval(); every > 0 {
+			s.requeueIn(every)
+		}
+	} else if r.recheckDue(s) {
+		r.recheckOrder(ctx, s, orderID, lineID)
 	}
 	plan, reason, msg, err := r.selectPlan(ctx, s.inst)
 	if err != nil {
@@ -119,6 +125,26 @@ func resolveLine(order *openapi.Order, lineID string) (*saasv1alpha1.ResolvedOrd
 	return res, nil
 }
 
+// backOffQuery records a failed Query Order in status.orderQuery and schedules the next attempt.
+func (r *Reconciler) backOffQuery(s *scope, err error) *saasv1alpha1.OrderQueryStatus {
+	q := s.inst.Status.OrderQuery
+	if q == nil {
+		q = &saasv1alpha1.OrderQueryStatus{}
+	}
+	q.Failures++
+	base := r.Options.OrderBackoffBase
+	if base == 0 {
+		base = defaultOrderBackoffBase
+	}
+	wait := orderBackoff(base, q.Failures)
+	next := metav1.NewTime(s.now.Add(wait))
+	q.NextAttemptTime = &next
+	q.LastError = truncate(err.Error(), 1024)
+	s.inst.Status.OrderQuery = q
+	s.requeueIn(wait)
+	return q
+}
+
 // maxExtendParams bounds the buyer parameters kept (the CRD's limits).
 const (
 	maxExtendParams     = 32
@@ -149,21 +175,8 @@ func extendParams(order, line []openapi.ExtendParam) []saasv1alpha1.ExtendParam 
 }
 
 func (r *Reconciler) recordQueryFailure(s *scope, err error) {
-	q := s.inst.Status.OrderQuery
-	if q == nil {
-		q = &saasv1alpha1.OrderQueryStatus{}
-	}
-	q.Failures++
-	base := r.Options.OrderBackoffBase
-	if base == 0 {
-		base = defaultOrderBackoffBase
-	}
-	wait := orderBackoff(base, q.Failures)
-	next := metav1.NewTime(s.now.Add(wait))
-	q.NextAttemptTime = &next
-	q.LastError = truncate(err.Error(), 1024)
-	s.inst.Status.OrderQuery = q
-	s.requeueIn(wait)
+	q := r.backOffQuery(s, err)
+	next := q.NextAttemptTime
 
 	reason := saasv1alpha1.ReasonQueryFailed
 	if openapi.IsNotFound(err) {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"time"
 
+	"golang.org/x/time/rate"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -81,6 +82,11 @@ func CacheOptions() cache.Options {
 
 // SetupWithManager registers the indexes and the controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	qps := r.Options.OrderRecheckQPS
+	if qps <= 0 {
+		qps = defaultOrderRecheckQPS
+	}
+	r.recheckLimit = rate.NewLimiter(rate.Limit(qps), 1)
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &saasv1alpha1.MarketplacePlan{}, planSKUIndex, func(o client.Object) []string {
 		return render.SKUKeys(o.(*saasv1alpha1.MarketplacePlan))
