@@ -39,15 +39,18 @@ const (
 	ReasonDowngradeRefused = "DowngradeRefused"
 	ReasonFrozenByOrder    = "FrozenByOrder"
 	ReasonExpired          = "Expired"
-	ReasonActive           = "Active"
-	ReasonRetaining        = "Retaining"
-	ReasonBackingUp        = "BackingUp"
-	ReasonBackupFailed     = "BackupFailed"
-	ReasonDeleting         = "Deleting"
-	ReasonPaused           = "Paused"
-	ReasonNotPaused        = "NotPaused"
-	ReasonTemplatesValid   = "TemplatesValid"
-	ReasonInvalidTemplate  = "InvalidTemplate"
+	// ReasonReleaseOverdue: expired longer ago than KooGallery's longest freeze period (15
+	// days), so a releaseInstance should have arrived and did not.
+	ReasonReleaseOverdue  = "ReleaseOverdue"
+	ReasonActive          = "Active"
+	ReasonRetaining       = "Retaining"
+	ReasonBackingUp       = "BackingUp"
+	ReasonBackupFailed    = "BackupFailed"
+	ReasonDeleting        = "Deleting"
+	ReasonPaused          = "Paused"
+	ReasonNotPaused       = "NotPaused"
+	ReasonTemplatesValid  = "TemplatesValid"
+	ReasonInvalidTemplate = "InvalidTemplate"
 )
 
 // Labels, annotations and the finalizer the operator puts on objects.

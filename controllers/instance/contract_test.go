@@ -192,3 +192,19 @@ func TestOrderRecheckActsOnWhatQueryOrderSays(t *testing.T) {
 		g.Expect(*deployment(g, cur.Status.Namespace, "web").Spec.Replicas).To(Equal(int32(0)))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 }
+
+// A tenant expired longer than KooGallery's longest freeze period should have been released: a
+// lost releaseInstance is reported (ReleaseOverdue), and the tenant stays frozen with its data.
+func TestLostReleaseIsReported(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
+	koo.UpdateOrder(inst.Spec.Order.OrderID, func(o *openapi.Order) { o.Lines[0].ExpireTime = time.Now().UTC().AddDate(0, 0, -17) })
+	create(t, inst)
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := get(g, inst.Name)
+		expectCondition(g, got, saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonReleaseOverdue)
+		g.Expect(cond(got, saasv1alpha1.ConditionFrozen).Message).To(ContainSubstring("no releaseInstance arrived"))
+		g.Expect(got.DeletionTimestamp).To(BeNil())
+		g.Expect(*deployment(g, got.Status.Namespace, "web").Spec.Replicas).To(Equal(int32(0)))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+}

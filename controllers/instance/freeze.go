@@ -20,6 +20,10 @@ import (
 
 const defaultFreezeGrace = time.Hour
 
+// maxFreezePeriod is the longest time KooGallery keeps an expired instance frozen before it
+// releases it (spec §1.4: up to 15 days, by customer level).
+const maxFreezePeriod = 15 * 24 * time.Hour
+
 // effectiveExpiry is when the buyer's paid period ends: spec.expireTime once a refreshInstance
 // set it (calls are ordered by their signed timestamps, and a renewal or a cancelled renewal
 // period is newer than the order it renews), else the expireTime Query Order gave for the
@@ -50,7 +54,15 @@ func (r *Reconciler) frozen(s *scope) bool {
 		s.set(saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonFrozenByOrder,
 			"spec.state is Frozen: workloads scaled to zero, ingress blocked, data kept")
 		return true
+	case expiry != nil && !s.now.Before(expiry.Add(maxFreezePeriod+grace)):
+		// Kept frozen, never deleted on a guess: releasing deletes the buyer's data.
+		s.set(saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonReleaseOverdue,
+			"the paid period ended at "+expiry.UTC().Format(time.RFC3339)+", longer ago than KooGallery's longest freeze period (15 days), "+
+				"and no releaseInstance arrived: look for a failed release under Service Interface Messages in the Seller Console and re-send it, "+
+				"or release the tenant with kubectl delete mpi")
+		return true
 	case expiry != nil && !s.now.Before(expiry.Add(grace)):
+		s.requeueIn(expiry.Add(maxFreezePeriod + grace).Sub(s.now))
 		s.set(saasv1alpha1.ConditionFrozen, metav1.ConditionTrue, saasv1alpha1.ReasonExpired,
 			"the paid period ended at "+expiry.UTC().Format(time.RFC3339)+" (grace "+grace.String()+
 				"): workloads scaled to zero, ingress blocked, data kept; a renewal moves the expiry")
