@@ -108,10 +108,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	l := r.ledgerOf(inst, metering)
 	u, behind := l.advance(inst.Status.Usage, o)
-	if err := r.writeUsage(ctx, inst, u); err != nil {
+	fresh, err := r.closeUsage(ctx, inst, u)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.push(ctx, inst, l, o.now); err != nil {
+	if err := r.push(ctx, inst, l, o.now, fresh); err != nil {
 		return ctrl.Result{}, err
 	}
 	r.behind.set(inst.Name, behind+len(inst.Status.Usage.Pending))
@@ -134,7 +135,7 @@ func (r *Reconciler) start(ctx context.Context, inst *saasv1alpha1.MarketplaceIn
 		return ctrl.Result{}, err
 	}
 	l := r.ledgerOf(inst, m)
-	if err := r.writeUsage(ctx, inst, l.start(o)); err != nil {
+	if _, err := r.closeUsage(ctx, inst, l.start(o)); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: r.wait(inst.Status.Usage, o.now, 0)}, nil

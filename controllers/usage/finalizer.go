@@ -39,8 +39,8 @@ func (r *Reconciler) release(ctx context.Context, inst *saasv1alpha1.Marketplace
 		case err != nil:
 			return fmt.Errorf("getting the usage ConfigMap: %w", err)
 		case render.OwnedBy(cm, inst) && controllerutil.ContainsFinalizer(cm, saasv1alpha1.FinalizerUsage):
-			if err := patchFinalizers(ctx, r.Client, cm, without(cm.Finalizers)); err != nil {
-				return client.IgnoreNotFound(fmt.Errorf("removing the usage ConfigMap's finalizer: %w", err))
+			if err := patchFinalizers(ctx, r.Client, cm, without(cm.Finalizers)); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("removing the usage ConfigMap's finalizer: %w", err)
 			}
 		}
 	}

@@ -146,6 +146,18 @@ func (l ledger) dueEnds(from time.Time, o observation) []time.Time {
 	return ends
 }
 
+// lateReport is the end of a last period for what the application reported after the period
+// that ends at the release was closed (in the same second: the release time has second
+// precision), one second long; zero when there is none.
+func (l ledger) lateReport(from time.Time, cum units, o observation) time.Time {
+	end := from.Add(time.Second)
+	if l.source != saasv1alpha1.MeteringAppReported || o.releasedAt.IsZero() || from.Before(o.releasedAt) ||
+		o.reported == nil || *o.reported <= cum {
+		return time.Time{}
+	}
+	return end
+}
+
 // advance closes the periods that are over into u.Pending (at most MaxPendingUsage in all) and
 // samples the usage, returning the new ledger and how many periods are still over but not
 // closed. Periods without usage are closed as pushed at once when nothing is pending. The input
@@ -154,6 +166,9 @@ func (l ledger) advance(in *saasv1alpha1.UsageStatus, o observation) (*saasv1alp
 	u := in.DeepCopy()
 	from, cum := closed(u)
 	ends := l.dueEnds(from, o)
+	if late := l.lateReport(from, cum, o); !late.IsZero() {
+		ends = append(ends, late)
+	}
 	room := saasv1alpha1.MaxPendingUsage - len(u.Pending)
 	if l.source == saasv1alpha1.MeteringAppReported && len(ends) > 1 {
 		// Only the value now is known: the periods missed fold into one record to the last end.

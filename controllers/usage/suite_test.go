@@ -11,6 +11,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -222,10 +224,27 @@ func release(t *testing.T, name string) time.Time {
 		inst := &saasv1alpha1.MarketplaceInstance{}
 		err := k8s.Get(ctx, client.ObjectKey{Name: name}, inst)
 		if err == nil && inst.Status.Namespace != "" {
-			_ = env.FinalizeNamespace(ctx, inst.Status.Namespace)
+			finalizeNamespace(g, inst.Status.Namespace)
 		}
 		g.Expect(client.IgnoreNotFound(err)).To(Succeed())
 		g.Expect(err).To(HaveOccurred(), "instance still there: finalizers %v, usage %+v", inst.Finalizers, inst.Status.Usage)
 	}).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
 	return releasedAt
+}
+
+// finalizeNamespace plays the namespace controller for a namespace being deleted: it deletes
+// what the namespace holds of the usage channel, waits until that is gone (a finalizer may hold
+// it), and then lets the namespace go.
+func finalizeNamespace(g Gomega, name string) {
+	ctx := context.Background()
+	ns := &corev1.Namespace{}
+	if err := k8s.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil || ns.DeletionTimestamp.IsZero() {
+		return
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: saasv1alpha1.UsageConfigMap}}
+	g.Expect(client.IgnoreNotFound(k8s.Delete(ctx, cm))).To(Succeed())
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm); !apierrors.IsNotFound(err) {
+		return
+	}
+	g.Expect(env.FinalizeNamespace(ctx, name)).To(Succeed())
 }

@@ -54,7 +54,7 @@ func TestRunningTimeLifecycle(t *testing.T) {
 			"a record %v-%v covers the period the tenant was frozen", r.BeginTime, r.EndTime)
 	}
 	iu := koo.InstanceUsage(inst.Spec.InstanceID)
-	g.Expect(iu.Duplicates + iu.Conflicts + iu.Overlaps).To(BeZero(), "%+v", iu)
+	g.Expect(iu.Duplicates+iu.Conflicts+iu.Overlaps).To(BeZero(), "%+v", iu)
 	g.Expect(koo.UsageStats().Refused).To(BeEmpty())
 	t.Logf("%d records, %.4f hours over %v running", len(got), iu.Total, t1.Sub(t0)+t3.Sub(t2))
 }
@@ -74,7 +74,7 @@ func TestLostAnswerIsResentOnce(t *testing.T) {
 	g.Expect(received(inst.Spec.InstanceID)).To(Equal(wantRecords(inst.Spec.InstanceID, []span{{t0, until}}, t0, until, interval)))
 	iu := koo.InstanceUsage(inst.Spec.InstanceID)
 	g.Expect(iu.Duplicates).To(Equal(1), "%+v", iu)
-	g.Expect(iu.Conflicts + iu.Overlaps).To(BeZero(), "%+v", iu)
+	g.Expect(iu.Conflicts+iu.Overlaps).To(BeZero(), "%+v", iu)
 }
 
 // While the manager is down, periods end unpushed; one was written to the ledger and never
@@ -103,7 +103,7 @@ func TestDownAndBack(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(received(inst.Spec.InstanceID)).To(Equal(wantRecords(inst.Spec.InstanceID, []span{{t0, until}}, t0, until, interval)))
 	iu := koo.InstanceUsage(inst.Spec.InstanceID)
-	g.Expect(iu.Duplicates + iu.Conflicts + iu.Overlaps).To(BeZero(), "%+v", iu)
+	g.Expect(iu.Duplicates+iu.Conflicts+iu.Overlaps).To(BeZero(), "%+v", iu)
 	g.Expect(u.Failures).To(BeZero())
 	g.Expect(u.LastError).To(BeEmpty())
 }
