@@ -186,13 +186,18 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	}
 	tlsOn := s.opts.TLSCertFile != ""
 	if tlsOn {
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		certs, err := newCertReloader(s.opts.TLSCertFile, s.opts.TLSKeyFile, s.log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}
 	}
 	errc := make(chan error, 1)
 	go func() {
 		var err error
 		if tlsOn {
-			err = srv.ServeTLS(ln, s.opts.TLSCertFile, s.opts.TLSKeyFile)
+			err = srv.ServeTLS(ln, "", "")
 		} else {
 			err = srv.Serve(ln)
 		}
