@@ -136,3 +136,17 @@ func TestSweepRemovesCoveredAndUnlinksChildren(t *testing.T) {
 		t.Errorf("child not unlinked: %v", v)
 	}
 }
+
+func TestServiceAccountNamespace(t *testing.T) {
+	for user, want := range map[string]string{
+		"system:serviceaccount:marketplace-operator-system:marketplace-operator-controller-manager": "marketplace-operator-system",
+		"system:serviceaccount::name": "",
+		"system:serviceaccount:ns":    "",
+		"kubernetes-admin":            "",
+		"":                            "",
+	} {
+		if got, ok := serviceAccountNamespace(user); got != want || ok != (want != "") {
+			t.Errorf("%q: %q %v, want %q", user, got, ok, want)
+		}
+	}
+}
