@@ -151,7 +151,7 @@ func bareInstance(prefix string, i int) *saasv1alpha1.MarketplaceInstance {
 }
 
 // applyTenant writes one tenant in the order of the reconciler's steps: namespace, quota and
-// limits, network policies, credentials, the plan's workload.
+// limits, network policies, entitlement, credentials, the plan's workload.
 func applyTenant(ctx context.Context, c client.Client, inst *saasv1alpha1.MarketplaceInstance, plan *saasv1alpha1.MarketplacePlan) error {
 	objs := []client.Object{render.Namespace(inst)}
 	if q := render.ResourceQuota(inst, plan); q != nil {
@@ -167,6 +167,11 @@ func applyTenant(ctx context.Context, c client.Client, inst *saasv1alpha1.Market
 	for _, np := range render.NetworkPolicies(inst, opts) {
 		objs = append(objs, np)
 	}
+	entitlement, err := render.EntitlementConfigMap(inst, plan.Name, false)
+	if err != nil {
+		return fmt.Errorf("rendering the entitlement: %w", err)
+	}
+	objs = append(objs, entitlement)
 	for _, o := range objs {
 		if err := applyBare(ctx, c, o); err != nil {
 			return err
