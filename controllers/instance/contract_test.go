@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -207,4 +209,30 @@ func TestLostReleaseIsReported(t *testing.T) {
 		g.Expect(got.DeletionTimestamp).To(BeNil())
 		g.Expect(*deployment(g, got.Status.Namespace, "web").Spec.Replicas).To(Equal(int32(0)))
 	}).WithTimeout(15 * time.Second).Should(Succeed())
+}
+
+// Events mark transitions an SRE acts on, one write each: a tenant provisioned to Ready gets one
+// (its order resolving is said by it), a freeze another.
+func TestEventsOnTransitions(t *testing.T) {
+	startOperator(t, instance.Options{})
+	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)
+	create(t, inst)
+	waitReady(t, inst.Name)
+	actions := func(g Gomega) []string {
+		list := &eventsv1.EventList{}
+		g.Expect(k8s.List(context.Background(), list)).To(Succeed())
+		var out []string
+		for _, e := range list.Items {
+			if e.Regarding.Kind == "MarketplaceInstance" && e.Regarding.Name == inst.Name {
+				// The note reads "<condition>=<status>: <message>".
+				out = append(out, strings.SplitN(e.Note, ":", 2)[0])
+			}
+		}
+		return out
+	}
+	g := NewWithT(t)
+	g.Eventually(actions).WithTimeout(10 * time.Second).Should(ConsistOf("Ready=True"))
+	patchSpec(t, inst.Name, func(i *saasv1alpha1.MarketplaceInstance) { i.Spec.State = saasv1alpha1.StateFrozen })
+	g.Eventually(actions).WithTimeout(15 * time.Second).Should(ContainElement("Frozen=True"))
+	g.Expect(actions(g)).NotTo(ContainElement(HavePrefix(saasv1alpha1.ConditionOrderResolved)))
 }

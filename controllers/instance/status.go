@@ -180,6 +180,16 @@ var transitionEvents = []string{
 	saasv1alpha1.ConditionDegraded, saasv1alpha1.ConditionReleased, saasv1alpha1.ConditionPaused,
 }
 
+// firstWorthAnEvent reports whether a condition's first setting is worth an event: it reaching
+// True, except an order resolving (the Ready event that follows says it), and an order failing
+// to resolve. An event is a write of its own to the API server, per tenant.
+func firstWorthAnEvent(condType string, status metav1.ConditionStatus) bool {
+	if condType == saasv1alpha1.ConditionOrderResolved {
+		return status == metav1.ConditionFalse
+	}
+	return status == metav1.ConditionTrue
+}
+
 func (r *Reconciler) emitTransitions(s *scope) {
 	if r.Recorder == nil {
 		return
@@ -193,7 +203,7 @@ func (r *Reconciler) emitTransitions(s *scope) {
 		if before != nil && before.Status == now.Status && before.Reason == now.Reason {
 			continue
 		}
-		if before == nil && now.Status != metav1.ConditionTrue && t != saasv1alpha1.ConditionOrderResolved {
+		if before == nil && !firstWorthAnEvent(t, now.Status) {
 			continue
 		}
 		eventType := corev1.EventTypeNormal
