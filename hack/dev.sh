@@ -120,7 +120,8 @@ dev: ready
 In another shell:
   . $DEV/env    # KUBECONFIG, KOOSIM_URL, and PATH with kubectl, helm and koosim
   koosim lifecycle --key-file $DEV/keys/basic \\
-      --order-id DEVBASIC0001 --renew-order-id DEVRENEW0001 --upgrade-order-id DEVPRO0001
+      --order-id DEVBASIC0001 --renew-order-id DEVRENEW0001 --upgrade-order-id DEVPRO0001 \\
+      --retry-schedule 1s,2s,4s
   kubectl get mpi,mpp
 
 Ctrl-C stops everything.

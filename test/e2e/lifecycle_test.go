@@ -370,7 +370,7 @@ func TestDevLoop(t *testing.T) {
 
 	lc := exec.Command(filepath.Join(root, "bin", "koosim"), "lifecycle", "--url", "http://127.0.0.1:28090/saasproduce",
 		"--key-file", filepath.Join(dir, "keys", "basic"), "--order-id", "DEVBASIC0001", "--renew-order-id", "DEVRENEW0001",
-		"--upgrade-order-id", "DEVPRO0001", "--poll-interval", "200ms")
+		"--upgrade-order-id", "DEVPRO0001", "--poll-interval", "200ms", "--retry-schedule", "1s,2s,4s")
 	out, err := lc.CombinedOutput()
 	if err != nil {
 		t.Errorf("koosim lifecycle against make dev: %v\n%s", err, out)
