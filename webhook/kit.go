@@ -101,10 +101,16 @@ func (s *Server) storeScoped(ctx context.Context, sc kitScope, req koogallery.Ki
 		return s.rejected(ctx, "kit", &koogallery.Error{Code: koogallery.ResultAuthFailed, Kind: koogallery.KindReplayedNonce, Reason: "nonce was already used"})
 	}
 	err = s.storeKit(ctx, sc, req)
-	var perr *koogallery.Error
+	var (
+		perr  *koogallery.Error
+		stale *notApplied
+	)
 	switch {
 	case err == nil:
 		return success("success")
+	case errors.As(err, &stale):
+		// Answered success all the same: KooGallery calling again would change nothing.
+		return success("success; " + stale.Error())
 	case errors.Is(err, errTenantNotReady):
 		return tenantNotReady()
 	case errors.As(err, &perr):

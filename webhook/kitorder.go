@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -274,12 +275,17 @@ type kitEntry struct {
 
 // upsert stores entries synced at t into their objects, each only if the stored state admits
 // it (tombs.admits). A delete that lands between the tombstone read and the write is caught by
-// reading the tombstones again afterwards: if they changed, the written objects are swept.
+// reading the tombstones again afterwards: if they changed, the written objects are swept. It
+// reports the entries it left as they were with a *notApplied.
 func (k *kitStore) upsert(ctx context.Context, sc kitScope, t string, b tombs, byObject map[kitObject][]kitEntry) error {
 	objs := make([]kitObject, 0, len(byObject))
 	for obj := range byObject {
 		objs = append(objs, obj)
 	}
+	var (
+		mu    sync.Mutex
+		stale = map[kitObject]int{} // per object, as decided by the write that went through
+	)
 	err := k.each(objs, func(obj kitObject) error {
 		return k.edit(ctx, sc, obj, func(data map[string]string) map[string]*string {
 			changes := map[string]*string{}
@@ -290,6 +296,9 @@ func (k *kitStore) upsert(ctx context.Context, sc kitScope, t string, b tombs, b
 					changes[en.key] = ptr.To(en.value)
 				}
 			}
+			mu.Lock()
+			stale[obj] = len(byObject[obj]) - len(changes)
+			mu.Unlock()
 			return changes
 		})
 	})
@@ -297,10 +306,28 @@ func (k *kitStore) upsert(ctx context.Context, sc kitScope, t string, b tombs, b
 		return err
 	}
 	after, err := k.readTombs(ctx, sc)
-	if err != nil || after.rv == b.rv {
+	if err == nil && after.rv != b.rv {
+		err = k.sweep(ctx, sc, after, objs)
+	}
+	if err != nil {
 		return err
 	}
-	return k.sweep(ctx, sc, after, objs)
+	na := &notApplied{}
+	for obj, entries := range byObject {
+		na.stale, na.total = na.stale+stale[obj], na.total+len(entries)
+	}
+	if na.stale > 0 {
+		return na
+	}
+	return nil
+}
+
+// notApplied is a sync some of whose entries were not applied: older than (or as old as) what is
+// stored for them, or than a delete of them or of what they belong to. The call still succeeds.
+type notApplied struct{ stale, total int }
+
+func (e *notApplied) Error() string {
+	return fmt.Sprintf("%d of %d entries are older than what is stored and were not applied", e.stale, e.total)
 }
 
 // syncTime is the time a kit sync is ordered by: the change's currentSyncTime for authSync, the
