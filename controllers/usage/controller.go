@@ -106,8 +106,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if inst.Status.Usage == nil {
 		return r.start(ctx, inst, metering, o)
 	}
-	l := r.ledgerOf(inst, metering)
-	u, behind := l.advance(inst.Status.Usage, o)
+	// A ledger whose plan is no longer metered only sends what it had closed.
+	l, u, behind := r.ledgerOf(inst, metering), inst.Status.Usage, 0
+	if metering != nil {
+		u, behind = l.advance(inst.Status.Usage, o)
+	}
 	fresh, err := r.closeUsage(ctx, inst, u)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -117,7 +120,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	r.behind.set(inst.Name, behind+len(inst.Status.Usage.Pending))
 	if !o.releasedAt.IsZero() {
-		if !done(inst.Status.Usage, o.releasedAt) {
+		if !done(inst.Status.Usage, o.releasedAt) && (metering != nil || len(inst.Status.Usage.Pending) > 0) {
 			return ctrl.Result{RequeueAfter: r.wait(inst.Status.Usage, o.now, behind)}, nil
 		}
 		return ctrl.Result{}, r.release(ctx, inst)
