@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -269,5 +270,39 @@ func TestRegisterMetrics(t *testing.T) {
 	}
 	if err := registerMetrics(reg, nil); err == nil {
 		t.Error("registering twice succeeded: the registry does not hold the collectors")
+	}
+}
+
+// githubAnchor is the anchor GitHub gives a Markdown heading.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// Every alert's runbook_url names a section of the README.
+func TestRunbooksInREADME(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if h := strings.TrimLeft(line, "#"); h != line && strings.HasPrefix(h, " ") {
+			anchors[githubAnchor(h)] = true
+		}
+	}
+	for _, r := range alertRules(t) {
+		anchor := strings.TrimPrefix(r.Annotations["runbook_url"], "README.md#")
+		if !anchors[anchor] {
+			t.Errorf("alert %s: the README has no section %q (a heading \"Runbook: %s\")", r.Alert, anchor, r.Alert)
+		}
 	}
 }
