@@ -67,8 +67,10 @@ for crd in $crds; do
   done
 done
 $KUBECTL apply --server-side -f "$ROOT/config/samples/saas_v1alpha1_marketplaceplan_basic.yaml" \
-  -f "$ROOT/config/samples/saas_v1alpha1_marketplaceplan_pro.yaml" >/dev/null
-say "CRDs and the sample plans (demo-basic, demo-pro) installed"
+  -f "$ROOT/config/samples/saas_v1alpha1_marketplaceplan_pro.yaml" \
+  -f "$ROOT/config/samples/saas_v1alpha1_marketplaceplan_ondemand.yaml" \
+  -f "$ROOT/config/samples/saas_v1alpha1_marketplaceplan_metered.yaml" >/dev/null
+say "CRDs and the sample plans (demo-basic, demo-pro, demo-ondemand, demo-metered) installed"
 
 # Orders the stand-in serves besides KooGallery's MOCK* ones: a purchase of each sample
 # plan's SKU, a renewal and an upgrade, for `koosim lifecycle`.
@@ -85,13 +87,16 @@ order() {  # order ID TYPE PRODUCT SKU
   echo "]"
 } >"$DEV/orders.json"
 
+# Usage pushes are signed with the basic key; in development the stand-in takes usage for any
+# instance (KooGallery knows its own).
 "$ROOT/bin/koosim" serve --listen "127.0.0.1:$OPENAPI_PORT" --ak-file "$DEV/keys/ak" --sk-file "$DEV/keys/sk" \
+  --usage-key-file "$DEV/keys/basic" --any-instance \
   --orders-file "$DEV/orders.json" >"$DEV/logs/koosim.log" 2>&1 &
 PIDS+=($!)
 
 KUBECONFIG="$STATE/admin.kubeconfig" "$ROOT/bin/manager" \
   --marketplace-bind-address "127.0.0.1:$PORT" --marketplace-keys-dir "$DEV/keys" \
-  --koogallery-api-url "http://127.0.0.1:$OPENAPI_PORT" \
+  --koogallery-api-url "http://127.0.0.1:$OPENAPI_PORT" --usage-push-interval "${DEV_USAGE_PUSH_INTERVAL:-1m}" \
   --health-probe-bind-address "127.0.0.1:$PROBE_PORT" --metrics-bind-address 0 \
   --zap-encoder console >"$DEV/logs/manager.log" 2>&1 &
 PIDS+=($!)
@@ -123,6 +128,9 @@ In another shell:
       --order-id DEVBASIC0001 --renew-order-id DEVRENEW0001 --upgrade-order-id DEVPRO0001 \\
       --retry-schedule 1s,2s,4s
   kubectl get mpi,mpp
+  # a pay-per-use order, metered per ${DEV_USAGE_PUSH_INTERVAL:-1m}, and what KooGallery received:
+  koosim lifecycle --key-file $DEV/keys/basic --order-id MOCKONDEMAND --retry-schedule 1s,2s,4s
+  koosim usage --openapi-url http://127.0.0.1:$OPENAPI_PORT
 
 Ctrl-C stops everything.
 MSG

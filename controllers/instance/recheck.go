@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -36,14 +37,20 @@ func (r *Reconciler) recheckDue(s *scope) bool {
 	if every < 0 || o == nil {
 		return false
 	}
-	if o.CheckedTime == nil {
-		// Resolved by a build that did not record the time: due now, paced by the limiter.
-		return true
+	checked := o.CheckedTime
+	if checked == nil {
+		// Resolved by a build that did not record the time: counted from the resolution, so an
+		// upgrade of the operator does not rewrite every instance at once.
+		c := meta.FindStatusCondition(s.inst.Status.Conditions, saasv1alpha1.ConditionOrderResolved)
+		if c == nil {
+			return false
+		}
+		checked = &c.LastTransitionTime
 	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(s.inst.Name))
 	spread := time.Duration(int64(h.Sum32()) % max(int64(every/10), 1))
-	due := o.CheckedTime.Add(every + spread)
+	due := checked.Add(every + spread)
 	if s.now.Before(due) {
 		s.requeueIn(due.Sub(s.now))
 		return false

@@ -21,7 +21,10 @@ type writtenStatus struct {
 var statusSeed = maphash.MakeSeed()
 
 func statusHash(inst *saasv1alpha1.MarketplaceInstance) (uint64, bool) {
-	b, err := json.Marshal(&inst.Status)
+	// status.usage is the usage controller's: its writes neither hide nor stand in for ours.
+	st := inst.Status
+	st.Usage = nil
+	b, err := json.Marshal(&st)
 	if err != nil {
 		return 0, false
 	}
