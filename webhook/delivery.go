@@ -28,10 +28,10 @@ const (
 
 // undeliverableReasons are the OrderResolved reasons that time does not fix.
 var undeliverableReasons = map[string]bool{
-	saasv1alpha1.ReasonUnknownSKU:     true,
-	saasv1alpha1.ReasonAmbiguousPlan:  true,
-	saasv1alpha1.ReasonPlanNotFound:   true,
-	saasv1alpha1.ReasonOrderNotFound:  true,
+	saasv1alpha1.ReasonUnknownSKU:    true,
+	saasv1alpha1.ReasonAmbiguousPlan: true,
+	saasv1alpha1.ReasonPlanNotFound:  true,
+	saasv1alpha1.ReasonOrderNotFound: true,
 }
 
 // orderChange applies a call that changes what the buyer bought (upgradeInstance, a
