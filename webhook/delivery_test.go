@@ -72,6 +72,12 @@ func TestLateRenewalRetryDoesNotUndoCancellation(t *testing.T) {
 	// The retry is signed now, after the cancellation.
 	g.Expect(code(g, renewal).ResultCode).To(Equal(koogallery.ResultSuccess))
 	g.Expect(getInstance(g, inst.Name).Spec.ExpireTime.Time.Equal(month)).To(BeTrue(), "a late renewal retry undid the cancelled period")
+
+	// The same order with another expiry is not a retry: it is ordered by its timestamp.
+	later := year.AddDate(1, 0, 0)
+	g.Expect(code(g, &koogallery.RefreshInstanceRequest{Scene: koogallery.SceneRenewal, OrderID: renewID, OrderLineID: renewLine,
+		InstanceID: id, ExpireTime: koogallery.FormatExpireTime(later)}).ResultCode).To(Equal(koogallery.ResultSuccess))
+	g.Expect(getInstance(g, inst.Name).Spec.ExpireTime.Time.Equal(later)).To(BeTrue())
 }
 
 // queryInstance gives the plan's memo (non-ASCII escaped as the spec requires) with the URLs

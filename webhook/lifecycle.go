@@ -87,8 +87,8 @@ func (s *Server) refreshInstance(ctx context.Context, c *call, req *koogallery.R
 
 func refreshMutation(req *koogallery.RefreshInstanceRequest, expire time.Time, ts int64, now time.Time) mutation {
 	return func(inst *saasv1alpha1.MarketplaceInstance) (outcome, string) {
-		detail := req.Scene + ": expires " + expire.UTC().Format(time.RFC3339)
-		if appliedBefore(inst, sameRefresh(req)) {
+		detail := refreshDetail(req.Scene, expire)
+		if appliedBefore(inst, sameRefresh(req, expire)) {
 			return repeated, detail
 		}
 		if !newer(inst, aspectExpiry, ts) {
@@ -112,12 +112,19 @@ func refreshMutation(req *koogallery.RefreshInstanceRequest, expire time.Time, t
 	}
 }
 
-// sameRefresh matches the records of refreshes of the same order and scene (a cancelled renewal
-// period may carry the renewal's order).
-func sameRefresh(req *koogallery.RefreshInstanceRequest) func(saasv1alpha1.Operation) bool {
+// sameRefresh matches the records of the same refresh: the same order, scene and expiry (a
+// cancelled renewal period may carry the renewal's order; a retry carries the expiry it had).
+func sameRefresh(req *koogallery.RefreshInstanceRequest, expire time.Time) func(saasv1alpha1.Operation) bool {
+	prefix := refreshDetail(req.Scene, expire)
 	return func(op saasv1alpha1.Operation) bool {
-		return op.Activity == koogallery.ActivityRefreshInstance && op.OrderID == req.OrderID && strings.HasPrefix(op.Detail, req.Scene+":")
+		return op.Activity == koogallery.ActivityRefreshInstance && op.OrderID == req.OrderID &&
+			(op.Detail == prefix || strings.HasPrefix(op.Detail, prefix+","))
 	}
+}
+
+// refreshDetail opens the history detail of a refresh.
+func refreshDetail(scene string, expire time.Time) string {
+	return scene + ": expires " + expire.UTC().Format(time.RFC3339)
 }
 
 // changesOrder reports a refresh that changes what the buyer bought.
