@@ -186,7 +186,7 @@ func (r *Reconciler) freezeInventory(ctx context.Context, s *scope) error {
 	if err := r.ensureNetworkPolicies(ctx, s, &saasv1alpha1.MarketplacePlan{}); err != nil {
 		return err
 	}
-	var objs, lives []*unstructured.Unstructured
+	var lives []*unstructured.Unstructured
 	for _, ref := range s.inst.Status.Resources {
 		if !scalableKinds[ref.Kind] && ref.Kind != "CronJob" {
 			continue
@@ -199,9 +199,10 @@ func (r *Reconciler) freezeInventory(ctx context.Context, s *scope) error {
 			}
 			continue
 		}
-		objs, lives = append(objs, live), append(lives, live)
+		lives = append(lives, live)
 	}
-	if err := r.rememberReplicas(ctx, s, objs, lives); err != nil {
+	// The live objects stand for the rendering too: there is no plan to render.
+	if err := r.rememberReplicas(ctx, s, lives, lives); err != nil {
 		return err
 	}
 	for _, live := range lives {

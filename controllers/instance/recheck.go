@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,7 +102,7 @@ func (r *Reconciler) recheckOrder(ctx context.Context, s *scope, orderID, lineID
 // when nothing the tenant depends on does.
 func orderChange(old, cur *saasv1alpha1.ResolvedOrder) string {
 	var out []string
-	if !sameTime(old.ExpireTime, cur.ExpireTime) {
+	if !old.ExpireTime.Equal(cur.ExpireTime) {
 		out = append(out, fmt.Sprintf("expires %s (was %s)", timeText(cur.ExpireTime), timeText(old.ExpireTime)))
 	}
 	if old.SKUCode != cur.SKUCode || old.ProductID != cur.ProductID {
@@ -110,17 +111,10 @@ func orderChange(old, cur *saasv1alpha1.ResolvedOrder) string {
 	if old.LinearValue != cur.LinearValue {
 		out = append(out, fmt.Sprintf("quantity %d (was %d)", cur.LinearValue, old.LinearValue))
 	}
-	if !equalParams(old.ExtendParams, cur.ExtendParams) {
+	if !slices.Equal(old.ExtendParams, cur.ExtendParams) {
 		out = append(out, "buyer parameters changed")
 	}
 	return strings.Join(out, ", ")
-}
-
-func sameTime(a, b *metav1.Time) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Equal(b)
 }
 
 func timeText(t *metav1.Time) string {
@@ -128,16 +122,4 @@ func timeText(t *metav1.Time) string {
 		return "none"
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-func equalParams(a, b []saasv1alpha1.ExtendParam) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
