@@ -64,6 +64,8 @@ type Reconciler struct {
 	// written is the status of this reconciler's last write to each instance, until the cache
 	// shows it (freshInstance).
 	written writtenStatus
+	// quotaWaiters are the instances a quota's update must wake (childChanged).
+	quotaWaiters quotaWaiters
 	// recheckLimit paces the order re-checks of all instances (Options.OrderRecheckQPS).
 	recheckLimit *rate.Limiter
 }
@@ -163,6 +165,7 @@ func (r *Reconciler) freshInstance(ctx context.Context, key client.ObjectKey) (*
 	}
 	if apierrors.IsNotFound(err) {
 		r.written.forget(key.Name)
+		r.quotaWaiters.done(key.Name)
 		return nil, nil
 	}
 	if err != nil {

@@ -121,7 +121,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
 	for _, o := range ownedTypes() {
-		b = b.Owns(o)
+		b = b.Owns(o, builder.WithPredicates(childChanged(&r.quotaWaiters)))
 	}
 	return b.Complete(r)
 }

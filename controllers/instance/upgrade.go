@@ -16,7 +16,7 @@ import (
 
 // ensurePlanFits returns the plan to render. Moving to another plan is refused while the
 // tenant's current usage does not fit the new plan's quota: the tenant stays on its current
-// plan with a DowngradeRefused condition until usage shrinks (the quota watch brings us back)
+// plan with a DowngradeRefused condition until usage shrinks (an update of its quota brings us back, see quotaWaiters)
 // or the order changes.
 func (r *Reconciler) ensurePlanFits(ctx context.Context, s *scope, target *saasv1alpha1.MarketplacePlan) (*saasv1alpha1.MarketplacePlan, error) {
 	current := s.inst.Status.Plan
@@ -39,6 +39,7 @@ func (r *Reconciler) ensurePlanFits(ctx context.Context, s *scope, target *saasv
 		r.clearDowngrade(s)
 		return target, nil
 	}
+	r.quotaWaiters.wait(s.inst.Name)
 	s.set(saasv1alpha1.ConditionDegraded, metav1.ConditionTrue, saasv1alpha1.ReasonDowngradeRefused,
 		fmt.Sprintf("staying on plan %s: current usage does not fit plan %s (%s)", current, target.Name, strings.Join(short, "; ")))
 	stay := &saasv1alpha1.MarketplacePlan{}
@@ -53,6 +54,7 @@ func (r *Reconciler) ensurePlanFits(ctx context.Context, s *scope, target *saasv
 }
 
 func (r *Reconciler) clearDowngrade(s *scope) {
+	r.quotaWaiters.done(s.inst.Name)
 	if reasonIn(s.inst.Status.Conditions, saasv1alpha1.ConditionDegraded) == saasv1alpha1.ReasonDowngradeRefused {
 		s.set(saasv1alpha1.ConditionDegraded, metav1.ConditionFalse, saasv1alpha1.ReasonResolved, "the tenant runs the plan its order asks for")
 	}

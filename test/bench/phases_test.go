@@ -73,6 +73,7 @@ func (b *bench) provision(prefix string, n int, audited bool, ceil ceilingResult
 	b.registerOrders(prefix, n)
 	names := loadNames(prefix, n)
 	before, clusterBefore := b.metrics(), b.apiServerMetrics()
+	cpu := cpuTimes()
 	start := time.Now()
 	load := b.koosim("--count", strconv.Itoa(n), "--concurrency", "16", "--order-prefix", prefix)
 	if load.Failed > 0 {
@@ -80,7 +81,7 @@ func (b *bench) provision(prefix string, n int, audited bool, ceil ceilingResult
 	}
 	times := b.awaitReady(names, 2*time.Minute+time.Duration(n)*300*time.Millisecond)
 	after, clusterAfter := b.metrics(), b.apiServerMetrics()
-	r := provisionResult{Orders: n, Audited: audited, Load: load}
+	r := provisionResult{Orders: n, Audited: audited, Load: load, CPU: cpuSince(cpu)}
 	var last time.Time
 	lat := make([]time.Duration, len(times))
 	for i, at := range times {

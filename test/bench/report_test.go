@@ -32,6 +32,7 @@ type provisionResult struct {
 	// API server's metrics: what provisioning costs the cluster.
 	ClusterWrites, ClusterRate, ClusterRatio float64
 	ReadyP50, ReadyP99                       time.Duration
+	CPU                                      map[string]time.Duration
 }
 
 type latencyResult struct {
@@ -128,6 +129,7 @@ func (r *report) markdown() string {
 			p.ClusterWrites/float64(p.Orders), p.ClusterRate, 100*p.ClusterRatio)
 	}
 	w("")
+	r.cpuTable(w)
 	a := r.Audit
 	w("Audited run, from the API server's audit log: %d operator writes, %d that changed nothing, refused: %v.", a.Writes, a.Unchanged, a.Failed)
 	w("")

@@ -58,6 +58,7 @@ type bareResult struct {
 	Total              time.Duration
 	PerSecond          float64
 	ReadyP50, ReadyP99 time.Duration
+	CPU                map[string]time.Duration
 }
 
 // managerFlag is the manager's value of a numeric flag: as BENCH_OPERATOR_ARGS sets it, else
@@ -106,6 +107,7 @@ func (b *bench) bareTenants(prefix string, n int) bareResult {
 	var wg sync.WaitGroup
 	errs := make(chan error, r.Workers)
 	namespaces := make([]string, n)
+	cpu := cpuTimes()
 	start := time.Now()
 	for range r.Workers {
 		wg.Add(1)
@@ -127,6 +129,7 @@ func (b *bench) bareTenants(prefix string, n int) bareResult {
 		b.t.Fatalf("bare tenants: %v", err)
 	}
 	times := watch.await(b, namespaces, 2*time.Minute+time.Duration(n)*300*time.Millisecond)
+	r.CPU = cpuSince(cpu)
 	lat := make([]time.Duration, len(times))
 	for i, at := range times {
 		lat[i] = at.Sub(start)
