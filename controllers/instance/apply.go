@@ -66,6 +66,7 @@ func (r *Reconciler) apply(ctx context.Context, s *scope, obj client.Object, liv
 	}
 	// u now holds the API server's answer.
 	s.recordApplied(ref, hash, u.GetGeneration())
+	s.answered(ref, u)
 	return nil
 }
 

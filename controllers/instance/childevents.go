@@ -1,17 +1,26 @@
 package instance
 
 import (
+	"context"
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 )
 
 // childChanged lets through the events of a child that its instance's pass has to answer: its
@@ -43,6 +52,40 @@ func childUpdateMatters(old, cur client.Object, waiters *quotaWaiters) bool {
 		}
 	}
 	return !sameApartFromStatus(old, cur)
+}
+
+// readinessFirst enqueues an instance whose Deployment or StatefulSet changed readiness ahead
+// of new instances: the pass that follows only marks the tenant Ready (a status write and an
+// event), while a new instance's first pass applies its whole tenant. Queued in arrival order,
+// every buyer of a burst of orders waited for the first pass of every later order before its
+// tenant showed Ready.
+func readinessFirst(scheme *runtime.Scheme, mapper meta.RESTMapper) handler.EventHandler {
+	owner := handler.EnqueueRequestForOwner(scheme, mapper, &saasv1alpha1.MarketplaceInstance{}, handler.OnlyControllerOwner())
+	return handler.Funcs{
+		CreateFunc: owner.Create,
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+				q = urgent{pq}
+			}
+			owner.Update(ctx, e, q)
+		},
+		DeleteFunc:  owner.Delete,
+		GenericFunc: owner.Generic,
+	}
+}
+
+// urgent adds with a priority above the default unless the caller set one (a resync's low one).
+type urgent struct {
+	priorityqueue.PriorityQueue[reconcile.Request]
+}
+
+func (q urgent) Add(item reconcile.Request) { q.AddWithOpts(priorityqueue.AddOpts{}, item) }
+
+func (q urgent) AddWithOpts(o priorityqueue.AddOpts, items ...reconcile.Request) {
+	if o.Priority == nil {
+		o.Priority = ptr.To(1)
+	}
+	q.PriorityQueue.AddWithOpts(o, items...)
 }
 
 // quotaWaiters are the instances whose downgrade waits for their usage to fit the new plan:

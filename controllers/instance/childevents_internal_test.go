@@ -1,14 +1,22 @@
 package instance
 
 import (
+	"context"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/scheme"
 )
 
 func TestChildChanged(t *testing.T) {
@@ -70,5 +78,33 @@ func TestChildChanged(t *testing.T) {
 	}
 	if !p.Delete(event.DeleteEvent{Object: quota("1")}) {
 		t.Error("a child's deletion did not start a pass")
+	}
+}
+
+// A workload's readiness change queues its instance ahead of instances waiting for a first pass.
+func TestReadinessFirst(t *testing.T) {
+	s := scheme.New()
+	mapper := meta.NewDefaultRESTMapper(nil)
+	mapper.Add(saasv1alpha1.GroupVersion.WithKind("MarketplaceInstance"), meta.RESTScopeRoot)
+	q := priorityqueue.New[reconcile.Request]("test")
+	defer q.ShutDown()
+	q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: "new-order"}})
+
+	web := func(rv string, ready int64, available corev1.ConditionStatus) *appsv1.Deployment {
+		return &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t", ResourceVersion: rv, Generation: 1,
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: saasv1alpha1.GroupVersion.String(), Kind: "MarketplaceInstance",
+					Name: "provisioned", Controller: ptr.To(true)}}},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 1, UpdatedReplicas: int32(ready), ReadyReplicas: int32(ready),
+				Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: available}}},
+		}
+	}
+	readinessFirst(s, mapper).Update(context.Background(),
+		event.UpdateEvent{ObjectOld: web("1", 0, corev1.ConditionFalse), ObjectNew: web("2", 1, corev1.ConditionTrue)}, q)
+
+	item, _, _ := q.GetWithPriority()
+	if item.Name != "provisioned" {
+		t.Errorf("first out: %s, want the instance whose workload became ready", item.Name)
 	}
 }

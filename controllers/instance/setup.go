@@ -121,7 +121,12 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
 	for _, o := range ownedTypes() {
-		b = b.Owns(o, builder.WithPredicates(childChanged(&r.quotaWaiters)))
+		switch o.(type) {
+		case *appsv1.Deployment, *appsv1.StatefulSet:
+			b = b.Watches(o, readinessFirst(mgr.GetScheme(), mgr.GetRESTMapper()), builder.WithPredicates(childChanged(&r.quotaWaiters)))
+		default:
+			b = b.Owns(o, builder.WithPredicates(childChanged(&r.quotaWaiters)))
+		}
 	}
 	return b.Complete(r)
 }

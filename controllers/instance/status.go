@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
@@ -29,6 +30,21 @@ type scope struct {
 	// workloadHashes is the applied hash each workload object must carry to be the one this
 	// pass asked for, by resource.
 	workloadHashes map[saasv1alpha1.ResourceRef]string
+	// answers are the API server's answers to this pass's applies, by object: readiness read
+	// from one is as fresh as a read from the API server, which a pass that just created a
+	// Deployment would otherwise need (the cache has not seen it yet).
+	answers map[string]*unstructured.Unstructured
+}
+
+func objectKey(ref saasv1alpha1.ResourceRef) string {
+	return ref.APIVersion + "/" + ref.Kind + "/" + ref.Name
+}
+
+func (s *scope) answered(ref saasv1alpha1.ResourceRef, u *unstructured.Unstructured) {
+	if s.answers == nil {
+		s.answers = map[string]*unstructured.Unstructured{}
+	}
+	s.answers[objectKey(ref)] = u
 }
 
 func newScope(inst *saasv1alpha1.MarketplaceInstance, now time.Time) *scope {

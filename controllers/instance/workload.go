@@ -166,9 +166,12 @@ func (r *Reconciler) notReady(ctx context.Context, s *scope) ([]string, error) {
 		if ref.APIVersion != "apps/v1" || (ref.Kind != "Deployment" && ref.Kind != "StatefulSet") {
 			continue
 		}
-		live, err := r.live(ctx, s, appsv1.SchemeGroupVersion.WithKind(ref.Kind), s.inst.Status.Namespace, ref.Name)
-		if err != nil {
-			return nil, err
+		live, answered := s.answers[objectKey(ref)]
+		if !answered {
+			var err error
+			if live, err = r.live(ctx, s, appsv1.SchemeGroupVersion.WithKind(ref.Kind), s.inst.Status.Namespace, ref.Name); err != nil {
+				return nil, err
+			}
 		}
 		if live == nil || !workloadReady(live) {
 			waiting = append(waiting, ref.Kind+" "+ref.Name)

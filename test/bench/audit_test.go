@@ -12,13 +12,17 @@ import (
 
 // auditPolicy logs every write to the kinds the operator manages, by anyone, with the
 // response, so each write's resulting resourceVersion is known; and the operator's other
-// writes (Events) without bodies. The API server skips storing an update that changes
+// writes (Events) and single-object reads without bodies: reads are not free for the API
+// server either, and the cache should spare most of them. The API server skips storing an update that changes
 // nothing and answers it with the object's current resourceVersion: a write whose answer
 // repeats a resourceVersion an earlier write of that object already produced changed nothing.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived", "ResponseStarted"]
 rules:
+- level: Metadata
+  users: ["marketplace-operator"]
+  verbs: ["get"]
 - level: None
   verbs: ["get", "list", "watch"]
 - level: RequestResponse
@@ -65,12 +69,13 @@ type writeAudit struct {
 	Failed     map[int]int    // HTTP status -> count, of writes the API server refused
 	Unchanged  int            // successful writes that changed nothing
 	UnchangedK map[string]int // the same, by resource[/subresource] verb
+	Reads      map[string]int // the operator's gets, by resource[/subresource]
 }
 
 var writeVerbs = map[string]bool{"create": true, "update": true, "patch": true, "delete": true, "deletecollection": true}
 
 func analyzeAudit(path, operator string) (writeAudit, error) {
-	a := writeAudit{ByKind: map[string]int{}, Failed: map[int]int{}, UnchangedK: map[string]int{}}
+	a := writeAudit{ByKind: map[string]int{}, Failed: map[int]int{}, UnchangedK: map[string]int{}, Reads: map[string]int{}}
 	f, err := os.Open(path)
 	if err != nil {
 		return a, err
@@ -87,6 +92,9 @@ func analyzeAudit(path, operator string) (writeAudit, error) {
 		if writeVerbs[e.Verb] {
 			events = append(events, e)
 		}
+		if e.Verb == "get" && e.User.Username == operator {
+			a.Reads[e.ObjectRef.Resource+subresource(e.ObjectRef.Subresource)]++
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return a, err
@@ -94,11 +102,7 @@ func analyzeAudit(path, operator string) (writeAudit, error) {
 	sort.SliceStable(events, func(i, j int) bool { return events[i].Received.Before(events[j].Received) })
 	produced := map[string]bool{} // object + resourceVersion an earlier write produced
 	for _, e := range events {
-		kind := e.ObjectRef.Resource
-		if e.ObjectRef.Subresource != "" {
-			kind += "/" + e.ObjectRef.Subresource
-		}
-		kind += " " + e.Verb
+		kind := e.ObjectRef.Resource + subresource(e.ObjectRef.Subresource) + " " + e.Verb
 		mine := e.User.Username == operator
 		if mine {
 			a.Writes++
@@ -118,4 +122,11 @@ func analyzeAudit(path, operator string) (writeAudit, error) {
 		produced[key] = true
 	}
 	return a, nil
+}
+
+func subresource(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "/" + s
 }

@@ -148,6 +148,19 @@ func (r *report) markdown() string {
 		w("Writes that changed nothing: %v", a.UnchangedK)
 	}
 	w("")
+	w("The operator's reads from the API server in the same run (the rest come from its cache):")
+	w("")
+	w("| operator get | count |")
+	w("|---|---:|")
+	reads := make([]string, 0, len(a.Reads))
+	for k := range a.Reads {
+		reads = append(reads, k)
+	}
+	sort.Strings(reads)
+	for _, k := range reads {
+		w("| %s | %d |", k, a.Reads[k])
+	}
+	w("")
 	w("## Memory and start-up")
 	w("")
 	w("| instances | manager RSS | live Go heap | heap spans in use | free spans kept | when |")
