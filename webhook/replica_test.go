@@ -19,6 +19,7 @@ import (
 
 	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
 	"github.com/marketplace-operator/marketplace-operator/internal/keys"
+	"github.com/marketplace-operator/marketplace-operator/internal/managercache"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
 	"github.com/marketplace-operator/marketplace-operator/webhook"
 )
@@ -50,7 +51,7 @@ func startReplica(t *testing.T, rc replicaConfig) string {
 	}
 	mgr, err := ctrl.NewManager(rc.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
-		Cache:                  instance.CacheOptions(),
+		Cache:                  managercache.Options(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Logger:                 rc.Logger,

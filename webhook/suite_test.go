@@ -33,6 +33,7 @@ import (
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
 	"github.com/marketplace-operator/marketplace-operator/internal/keys"
+	"github.com/marketplace-operator/marketplace-operator/internal/managercache"
 	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
@@ -150,7 +151,7 @@ func writeKeys(dir string) error {
 func startOperator(ctx context.Context, store *keys.Store, orders openapi.OrderQuerier) (<-chan struct{}, *webhook.Server, error) {
 	mgr, err := ctrl.NewManager(env.ManagerConfig, ctrl.Options{
 		Scheme:     env.Scheme,
-		Cache:      instance.CacheOptions(),
+		Cache:      managercache.Options(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})

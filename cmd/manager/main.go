@@ -24,6 +24,7 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/controllers/plan"
 	"github.com/marketplace-operator/marketplace-operator/controllers/usage"
 	"github.com/marketplace-operator/marketplace-operator/internal/keys"
+	"github.com/marketplace-operator/marketplace-operator/internal/managercache"
 	"github.com/marketplace-operator/marketplace-operator/internal/metricsauth"
 	"github.com/marketplace-operator/marketplace-operator/internal/scheme"
 	"github.com/marketplace-operator/marketplace-operator/internal/version"
@@ -156,7 +157,7 @@ func run(ctx context.Context, o *options) error {
 		metricsOpts.FilterProvider = metricsauth.Filter
 	}
 	gracefulShutdown := o.shutdownTimeout
-	cacheOptions := instance.CacheOptions()
+	cacheOptions := managercache.Options()
 	cacheOptions.SyncPeriod = &o.syncPeriod
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/managercache"
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
@@ -101,12 +102,12 @@ func hashObject(u *unstructured.Unstructured) (string, error) {
 }
 
 // live reads the current object, from the label-scoped cache for the kinds it holds (trimmed,
-// see trimForCache) and from the API server otherwise, or when the cache's copy is older than
+// see managercache.TrimChild) and from the API server otherwise, or when the cache's copy is older than
 // the operator's last apply of it (the inventory's generation). It returns nil when the object
 // does not exist.
 func (r *Reconciler) live(ctx context.Context, s *scope, gvk schema.GroupVersionKind, namespace, name string) (*unstructured.Unstructured, error) {
 	key := client.ObjectKey{Namespace: namespace, Name: name}
-	if cachedKinds[gvk] {
+	if managercache.Holds(gvk) {
 		typed, err := r.Scheme.New(gvk)
 		if err != nil {
 			return nil, fmt.Errorf("creating %s: %w", gvk.Kind, err)

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/managercache"
 	"github.com/marketplace-operator/marketplace-operator/internal/scheme"
 	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/render"
@@ -58,7 +59,7 @@ func TestCacheFootprintWithinBudget(t *testing.T) {
 }
 
 // heapHeld decodes every object, transforms it and adds it to an indexer of its kind, and
-// returns the heap that the indexers then hold: as CacheOptions configures the cache when
+// returns the heap that the indexers then hold: as managercache.Options configures the cache when
 // trimmed, else with controller-runtime's defaults.
 func heapHeld(b testing.TB, wire [][]byte, kinds []string, trimmed bool) float64 {
 	s := scheme.New()
@@ -78,9 +79,9 @@ func heapHeld(b testing.TB, wire [][]byte, kinds []string, trimmed bool) float64
 		transform, idx := cache.TransformStripManagedFields(), toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc}
 		switch {
 		case trimmed && isInstance:
-			transform = trimInstance
+			transform = managercache.TrimInstance
 		case trimmed:
-			transform, idx = trimForCache, toolscache.Indexers{}
+			transform, idx = managercache.TrimChild, toolscache.Indexers{}
 		}
 		kept, err := transform(obj)
 		if err != nil {

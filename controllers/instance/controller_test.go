@@ -462,7 +462,7 @@ func TestRestartMidProvisionConverges(t *testing.T) {
 
 // A restarted manager finds a Ready tenant's children as it left them and writes nothing: its
 // cache is filled by an initial list, whose objects client-go transforms twice (see
-// trimForCache), and the applied hashes must survive that.
+// managercache.TrimChild), and the applied hashes must survive that.
 func TestRestartOverReadyTenantWritesNothing(t *testing.T) {
 	op := startOperator(t, instance.Options{})
 	inst := order(t, testenv.BasicProduct, testenv.BasicSKU)

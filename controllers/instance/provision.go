@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,22 +15,6 @@ import (
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
-
-// cachedKinds are the child kinds the manager caches (label-scoped) and watches; the rest are
-// read from the API server when needed.
-var cachedKinds = map[schema.GroupVersionKind]bool{
-	corev1.SchemeGroupVersion.WithKind("Namespace"):           true,
-	corev1.SchemeGroupVersion.WithKind("ResourceQuota"):       true,
-	corev1.SchemeGroupVersion.WithKind("LimitRange"):          true,
-	corev1.SchemeGroupVersion.WithKind("Secret"):              true,
-	corev1.SchemeGroupVersion.WithKind("Service"):             true,
-	appsv1.SchemeGroupVersion.WithKind("Deployment"):          true,
-	appsv1.SchemeGroupVersion.WithKind("StatefulSet"):         true,
-	batchv1.SchemeGroupVersion.WithKind("Job"):                true,
-	batchv1.SchemeGroupVersion.WithKind("CronJob"):            true,
-	networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"): true,
-	networkingv1.SchemeGroupVersion.WithKind("Ingress"):       true,
-}
 
 func (r *Reconciler) degraded(s *scope, reason string, err error) error {
 	s.set(saasv1alpha1.ConditionDegraded, metav1.ConditionTrue, reason, truncate(err.Error(), 1024))

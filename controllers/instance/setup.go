@@ -3,23 +3,12 @@ package instance
 import (
 	"context"
 	"fmt"
-	"maps"
-	"reflect"
-	"time"
 
 	"golang.org/x/time/rate"
 	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/selection"
-	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -28,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/managercache"
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
@@ -40,45 +30,6 @@ const (
 	instancePlanIndex = "plan"
 	unplannedKey      = "<none>"
 )
-
-// ownedTypes are the child kinds the reconciler watches; the cache holds only the ones that
-// carry the instance label (never every Secret in the cluster).
-func ownedTypes() []client.Object {
-	return []client.Object{
-		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &corev1.Secret{}, &corev1.Service{},
-		&appsv1.Deployment{}, &appsv1.StatefulSet{}, &batchv1.Job{}, &batchv1.CronJob{},
-		&networkingv1.NetworkPolicy{}, &networkingv1.Ingress{},
-	}
-}
-
-// CacheOptions scopes the manager's cache of child kinds to objects labelled with an instance,
-// and keeps of each object only what the operator reads (trimForCache): the cache is most of the
-// manager's memory at thousands of instances. For the same reason the child kinds' informers
-// have no namespace index: it held a set per tenant namespace and kind (over 300 bytes each,
-// for one or two objects), and nothing lists children by namespace from the cache. A List of
-// a child kind in a namespace fails (index "namespace" does not exist): read those from the API
-// server.
-func CacheOptions() cache.Options {
-	req, err := labels.NewRequirement(saasv1alpha1.LabelInstance, selection.Exists, nil)
-	if err != nil {
-		panic(err) // a constant label key: cannot fail
-	}
-	sel := labels.NewSelector().Add(*req)
-	by := map[client.Object]cache.ByObject{&saasv1alpha1.MarketplaceInstance{}: {Transform: trimInstance}}
-	children := map[reflect.Type]bool{}
-	for _, o := range ownedTypes() {
-		by[o] = cache.ByObject{Label: sel, Transform: trimForCache}
-		children[reflect.TypeOf(o)] = true
-	}
-	return cache.Options{ByObject: by, DefaultTransform: cache.TransformStripManagedFields(),
-		NewInformer: func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
-			if children[reflect.TypeOf(obj)] {
-				idx = maps.Clone(idx)
-				delete(idx, toolscache.NamespaceIndex)
-			}
-			return toolscache.NewSharedIndexInformer(lw, obj, resync, idx)
-		}}
-}
 
 // SetupWithManager registers the indexes and the controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
@@ -120,7 +71,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Watches(&saasv1alpha1.MarketplacePlan{}, handler.EnqueueRequestsFromMapFunc(r.instancesForPlan),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
-	for _, o := range ownedTypes() {
+	for _, o := range managercache.ChildKinds() {
 		switch o.(type) {
 		case *appsv1.Deployment, *appsv1.StatefulSet:
 			b = b.Watches(o, readinessFirst(mgr.GetScheme(), mgr.GetRESTMapper()), builder.WithPredicates(childChanged(&r.quotaWaiters)))

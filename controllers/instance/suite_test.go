@@ -28,6 +28,7 @@ import (
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
+	"github.com/marketplace-operator/marketplace-operator/internal/managercache"
 	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
@@ -177,7 +178,7 @@ func startOperator(t *testing.T, opts instance.Options, wrap ...func(client.Clie
 	op := &operator{}
 	mgr, err := ctrl.NewManager(env.ManagerConfig, ctrl.Options{
 		Scheme:     env.Scheme,
-		Cache:      instance.CacheOptions(),
+		Cache:      managercache.Options(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})

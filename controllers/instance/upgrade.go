@@ -25,7 +25,7 @@ func (r *Reconciler) ensurePlanFits(ctx context.Context, s *scope, target *saasv
 		return target, nil
 	}
 	quota := &corev1.ResourceQuota{}
-	// The cache holds no quota's usage (trimForCache): a plan change is rare.
+	// The cache holds no quota's usage (managercache.TrimChild): a plan change is rare.
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.inst.Status.Namespace, Name: render.QuotaName}, quota)
 	if apierrors.IsNotFound(err) {
 		r.clearDowngrade(s)

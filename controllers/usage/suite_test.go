@@ -27,6 +27,7 @@ import (
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
 	"github.com/marketplace-operator/marketplace-operator/controllers/usage"
+	"github.com/marketplace-operator/marketplace-operator/internal/managercache"
 	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/simulator"
@@ -105,7 +106,7 @@ func (f pusherFunc) PushUsage(ctx context.Context, records []openapi.UsageRecord
 func startOperator(t *testing.T, interval time.Duration, pusher usage.Pusher) (stop func()) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(env.ManagerConfig, ctrl.Options{
-		Scheme: env.Scheme, Cache: instance.CacheOptions(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Scheme: env.Scheme, Cache: managercache.Options(), Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {

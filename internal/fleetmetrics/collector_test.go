@@ -12,8 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
-	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
 	"github.com/marketplace-operator/marketplace-operator/internal/fleetmetrics"
+	"github.com/marketplace-operator/marketplace-operator/internal/managercache"
 	"github.com/marketplace-operator/marketplace-operator/internal/testenv"
 )
 
@@ -107,7 +107,7 @@ func TestCollectorCountsTheCache(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 
-	opts := instance.CacheOptions()
+	opts := managercache.Options()
 	opts.Scheme = env.Scheme
 	c, err := cache.New(env.Config, opts)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -1,4 +1,4 @@
-package instance
+package managercache
 
 import (
 	"strings"
@@ -17,7 +17,7 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
-// trimForCache drops, before an object enters the cache, what the operator never reads of its
+// TrimChild drops, before an object enters the cache, what the operator never reads of its
 // kind, so the cache of every tenant's children stays small at thousands of instances. It is
 // idempotent, as client-go requires of a transform. It only drops fields: what stays is the
 // API server's value, so any read of the cache gets a true (if partial) copy. What a step reads
@@ -38,8 +38,8 @@ import (
 // render.OwnedBy) and no annotations: what the operator remembers of a child is in the
 // instance's inventory (status.resources). A Go map costs over 300 bytes even with one entry,
 // and labels and annotations were the largest part of a trimmed child. See compactMeta for the
-// rest. Anything else of a child is read from the API server (Reconciler.APIReader).
-func trimForCache(obj any) (any, error) {
+// rest. Anything else of a child is read from the API server (the instance reconciler's APIReader).
+func TrimChild(obj any) (any, error) {
 	var podSecurity map[string]string
 	if ns, ok := obj.(*corev1.Namespace); ok {
 		podSecurity = podSecurityLabels(ns.Labels)
@@ -108,7 +108,7 @@ func compactMeta(a metav1.Object) {
 }
 
 // availableOnly keeps of a Deployment's conditions the status of Available, the one that
-// workloadReady reads; messages and reasons name the ReplicaSet and are a string per tenant.
+// the instance reconciler's readiness check reads; messages and reasons name the ReplicaSet and are a string per tenant.
 func availableOnly(conds []appsv1.DeploymentCondition) []appsv1.DeploymentCondition {
 	for _, c := range conds {
 		if c.Type == appsv1.DeploymentAvailable {
@@ -162,11 +162,11 @@ func sharedBool(b *bool) *bool {
 
 var boolTrue, boolFalse = true, false
 
-// trimInstance drops an instance's managed fields and shares the strings that every instance
+// TrimInstance drops an instance's managed fields and shares the strings that every instance
 // repeats: condition types, statuses and reasons, the order's product fields, plan and phase,
 // the workload's kinds and names, history activities and results, the release finalizer. Each
 // instance-specific string (IDs, namespace, messages naming the tenant) keeps its own copy.
-func trimInstance(obj any) (any, error) {
+func TrimInstance(obj any) (any, error) {
 	inst, ok := obj.(*saasv1alpha1.MarketplaceInstance)
 	if !ok {
 		return cache.TransformStripManagedFields()(obj)
