@@ -133,16 +133,7 @@ func (r *report) markdown() string {
 	a := r.Audit
 	w("Audited run, from the API server's audit log: %d operator writes, %d that changed nothing, refused: %v.", a.Writes, a.Unchanged, a.Failed)
 	w("")
-	w("| operator write | count |")
-	w("|---|---:|")
-	kinds := make([]string, 0, len(a.ByKind))
-	for k := range a.ByKind {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		w("| %s | %d |", k, a.ByKind[k])
-	}
+	countTable(w, "operator write", a.ByKind)
 	if a.Unchanged > 0 {
 		w("")
 		w("Writes that changed nothing: %v", a.UnchangedK)
@@ -150,16 +141,7 @@ func (r *report) markdown() string {
 	w("")
 	w("The operator's reads from the API server in the same run (the rest come from its cache):")
 	w("")
-	w("| operator get | count |")
-	w("|---|---:|")
-	reads := make([]string, 0, len(a.Reads))
-	for k := range a.Reads {
-		reads = append(reads, k)
-	}
-	sort.Strings(reads)
-	for _, k := range reads {
-		w("| %s | %d |", k, a.Reads[k])
-	}
+	countTable(w, "operator get", a.Reads)
 	w("")
 	w("## Memory and start-up")
 	w("")
@@ -180,6 +162,20 @@ func (r *report) markdown() string {
 		w("```")
 	}
 	return b.String()
+}
+
+// countTable prints counts by key, keys sorted.
+func countTable(w func(string, ...any), what string, counts map[string]int) {
+	w("| %s | count |", what)
+	w("|---|---:|")
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		w("| %s | %d |", k, counts[k])
+	}
 }
 
 // bareTable compares each operator run with bare tenants of the same orders: the ceiling for
