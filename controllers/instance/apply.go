@@ -102,9 +102,9 @@ func hashObject(u *unstructured.Unstructured) (string, error) {
 }
 
 // live reads the current object, from the label-scoped cache for the kinds it holds (trimmed,
-// see managercache.TrimChild) and from the API server otherwise, or when the cache's copy is older than
-// the operator's last apply of it (the inventory's generation). It returns nil when the object
-// does not exist.
+// see managercache.TrimChild) and from the API server otherwise, or when the cache's copy is
+// older than the operator's last apply of it (the inventory's generation). It returns nil when
+// the object does not exist.
 func (r *Reconciler) live(ctx context.Context, s *scope, gvk schema.GroupVersionKind, namespace, name string) (*unstructured.Unstructured, error) {
 	key := client.ObjectKey{Namespace: namespace, Name: name}
 	if managercache.Holds(gvk) {

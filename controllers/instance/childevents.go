@@ -29,9 +29,8 @@ import (
 // and, for Deployments and StatefulSets, a change of readiness. A child's creation never
 // starts a pass: the pass that applied it knew, and at start every instance has a pass of its
 // own. Nor does a workload's progress short of ready, or a quota's usage unless its instance
-// waits for it to shrink (a refused downgrade, see quotaWaiters). Without this filter a tenant
-// took about eight passes to provision instead of two, most of them reading the API server for
-// the children that the cache had not seen yet.
+// waits for it to shrink (a refused downgrade, see quotaWaiters). Each such pass would compute
+// nothing new, and read the API server for every child the cache has not seen yet.
 func childChanged(waiters *quotaWaiters) predicate.Predicate {
 	return predicate.Funcs{
 		CreateFunc: func(event.CreateEvent) bool { return false },
@@ -56,8 +55,8 @@ func childUpdateMatters(old, cur client.Object, waiters *quotaWaiters) bool {
 
 // readinessFirst enqueues an instance whose Deployment or StatefulSet changed readiness ahead
 // of new instances: the pass that follows only marks the tenant Ready (a status write and an
-// event), while a new instance's first pass applies its whole tenant. Queued in arrival order,
-// every buyer of a burst of orders waited for the first pass of every later order before its
+// event), while a new instance's first pass applies its whole tenant. In arrival order, each
+// buyer of a burst of orders would wait for the first pass of every later order before its
 // tenant showed Ready.
 func readinessFirst(scheme *runtime.Scheme, mapper meta.RESTMapper) handler.EventHandler {
 	owner := handler.EnqueueRequestForOwner(scheme, mapper, &saasv1alpha1.MarketplaceInstance{}, handler.OnlyControllerOwner())

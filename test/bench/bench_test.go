@@ -110,11 +110,10 @@ func (b *bench) write(rep *report) {
 
 // memory waits until the reconcilers are idle, then reads the manager's RSS, then its heap: the
 // Go runtime's statistics right after a collection the heap profile endpoint forces, as that
-// same response reports them. Reconciles still running after every instance reports Ready (own
-// status writes coming back, for one) would add what they allocate meanwhile, and did: 317 MiB
-// read busy against 124 MiB at rest after a restart, with 5,200 instances. RSS is what a
-// container limit must hold; the live heap is what the operator keeps, the rest being the
-// collector's headroom (GOGC).
+// same response reports them. Reconciles still running after every instance reports Ready
+// would add what they allocate meanwhile, several times the cache at thousands of instances.
+// RSS is what a container limit must hold; the live heap is what the operator keeps, the rest
+// being the collector's headroom (GOGC).
 func (b *bench) memory(instances int, when string) memoryRow {
 	b.idle()
 	rss, err := b.op.RSS()

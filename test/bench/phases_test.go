@@ -242,9 +242,9 @@ func summarize(lat []time.Duration, codes map[string]int, elapsed time.Duration)
 }
 
 // latency runs each kind of callback at each rate, and the bare create beside newInstance. Each
-// run starts from a settled cluster: every instance Ready and the reconcilers idle. Runs that
-// started while the tenants of the runs before them were still provisioning measured that
-// backlog as much as the call, and the later run of each pair saw less of it.
+// run starts from a settled cluster, every instance Ready and the reconcilers idle: a run
+// started while the tenants of the runs before it still provision measures that backlog as
+// much as the call, and the two runs of a pair would not see the same backlog.
 func (b *bench) latency(queryIDs []string, statusNames []string) []latencyResult {
 	statusIDs := b.instanceIDs(statusNames)
 	var rows []latencyResult
