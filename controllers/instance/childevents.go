@@ -95,9 +95,6 @@ type quotaWaiters struct{ names sync.Map }
 func (q *quotaWaiters) wait(name string) { q.names.Store(name, struct{}{}) }
 func (q *quotaWaiters) done(name string) { q.names.Delete(name) }
 func (q *quotaWaiters) waiting(name string) bool {
-	if q == nil {
-		return false
-	}
 	_, ok := q.names.Load(name)
 	return ok
 }

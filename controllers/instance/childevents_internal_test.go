@@ -51,7 +51,7 @@ func TestChildChanged(t *testing.T) {
 		{"a relist of an unchanged object", secret("1", "a"), secret("1", "a"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := childChanged(nil).Update(event.UpdateEvent{ObjectOld: tc.old, ObjectNew: tc.cur}); got != tc.want {
+			if got := childChanged(&quotaWaiters{}).Update(event.UpdateEvent{ObjectOld: tc.old, ObjectNew: tc.cur}); got != tc.want {
 				t.Errorf("update: got %v, want %v", got, tc.want)
 			}
 		})
@@ -72,7 +72,7 @@ func TestChildChanged(t *testing.T) {
 		t.Error("a quota update woke an instance that no longer waits")
 	}
 
-	p := childChanged(nil)
+	p := childChanged(&quotaWaiters{})
 	if p.Create(event.CreateEvent{Object: quota("1")}) {
 		t.Error("a child's creation started a pass")
 	}

@@ -27,24 +27,18 @@ type scope struct {
 	// requeueAfter is the soonest time-based wake-up a step asked for (expiry, backoff,
 	// retention); zero means none.
 	requeueAfter time.Duration
-	// workloadHashes is the applied hash each workload object must carry to be the one this
-	// pass asked for, by resource.
-	workloadHashes map[saasv1alpha1.ResourceRef]string
 	// answers are the API server's answers to this pass's applies, by object: readiness read
 	// from one is as fresh as a read from the API server, which a pass that just created a
 	// Deployment would otherwise need (the cache has not seen it yet).
-	answers map[string]*unstructured.Unstructured
+	answers map[saasv1alpha1.ResourceRef]*unstructured.Unstructured
 }
 
-func objectKey(ref saasv1alpha1.ResourceRef) string {
-	return ref.APIVersion + "/" + ref.Kind + "/" + ref.Name
-}
-
+// answered records the answer to an apply of ref (an identity: refFor, refOf).
 func (s *scope) answered(ref saasv1alpha1.ResourceRef, u *unstructured.Unstructured) {
 	if s.answers == nil {
-		s.answers = map[string]*unstructured.Unstructured{}
+		s.answers = map[saasv1alpha1.ResourceRef]*unstructured.Unstructured{}
 	}
-	s.answers[objectKey(ref)] = u
+	s.answers[ref] = u
 }
 
 func newScope(inst *saasv1alpha1.MarketplaceInstance, now time.Time) *scope {

@@ -166,10 +166,11 @@ func (r *Reconciler) notReady(ctx context.Context, s *scope) ([]string, error) {
 		if ref.APIVersion != "apps/v1" || (ref.Kind != "Deployment" && ref.Kind != "StatefulSet") {
 			continue
 		}
-		live, answered := s.answers[objectKey(ref)]
+		gvk := appsv1.SchemeGroupVersion.WithKind(ref.Kind)
+		live, answered := s.answers[refFor(gvk, ref.Name)]
 		if !answered {
 			var err error
-			if live, err = r.live(ctx, s, appsv1.SchemeGroupVersion.WithKind(ref.Kind), s.inst.Status.Namespace, ref.Name); err != nil {
+			if live, err = r.live(ctx, s, gvk, s.inst.Status.Namespace, ref.Name); err != nil {
 				return nil, err
 			}
 		}

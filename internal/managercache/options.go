@@ -19,8 +19,10 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/scheme"
 )
 
 // ChildKinds are the kinds of a tenant's objects that the cache holds and the instance
@@ -34,19 +36,19 @@ func ChildKinds() []client.Object {
 	}
 }
 
-var held = map[schema.GroupVersionKind]bool{
-	corev1.SchemeGroupVersion.WithKind("Namespace"):           true,
-	corev1.SchemeGroupVersion.WithKind("ResourceQuota"):       true,
-	corev1.SchemeGroupVersion.WithKind("LimitRange"):          true,
-	corev1.SchemeGroupVersion.WithKind("Secret"):              true,
-	corev1.SchemeGroupVersion.WithKind("Service"):             true,
-	appsv1.SchemeGroupVersion.WithKind("Deployment"):          true,
-	appsv1.SchemeGroupVersion.WithKind("StatefulSet"):         true,
-	batchv1.SchemeGroupVersion.WithKind("Job"):                true,
-	batchv1.SchemeGroupVersion.WithKind("CronJob"):            true,
-	networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"): true,
-	networkingv1.SchemeGroupVersion.WithKind("Ingress"):       true,
-}
+// held are the kinds of ChildKinds.
+var held = func() map[schema.GroupVersionKind]bool {
+	s := scheme.New()
+	kinds := map[schema.GroupVersionKind]bool{}
+	for _, o := range ChildKinds() {
+		gvk, err := apiutil.GVKForObject(o, s)
+		if err != nil {
+			panic(err) // built-in kinds the scheme registers: cannot fail
+		}
+		kinds[gvk] = true
+	}
+	return kinds
+}()
 
 // Holds reports whether the cache holds the tenant objects of a kind (one of ChildKinds).
 func Holds(gvk schema.GroupVersionKind) bool { return held[gvk] }
