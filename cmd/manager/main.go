@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/controllers/instance"
 	"github.com/marketplace-operator/marketplace-operator/controllers/plan"
 	"github.com/marketplace-operator/marketplace-operator/controllers/usage"
@@ -214,6 +216,10 @@ func run(ctx context.Context, o *options) error {
 	}
 	if err := mgr.Add(srv); err != nil {
 		return fmt.Errorf("adding the marketplace endpoint: %w", err)
+	}
+	cached := append(managercache.ChildKinds(), &saasv1alpha1.MarketplaceInstance{})
+	if err := mgr.Add(releaseAfterSync{cache: mgr.GetCache(), kinds: cached, release: debug.FreeOSMemory}); err != nil {
+		return fmt.Errorf("adding the memory release after the cache's initial lists: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"runtime/debug"
 	"strconv"
 	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // cgroupMemoryFiles hold the container's memory limit: cgroup v2, then v1.
@@ -63,4 +67,35 @@ func setGCPercent(getenv func(string) string) int {
 	}
 	debug.SetGCPercent(defaultGCPercent)
 	return defaultGCPercent
+}
+
+// releaseAfterSync returns the heap freed after the cache's initial lists to the operating
+// system once, as soon as they are in. Decoding every instance and child in full (managed
+// fields and pod templates before the transforms drop them) needs far more heap than the cache
+// then keeps; the runtime would hand that back only a little at a time, so right after a
+// start the resident size would be tens of MiB above what the manager holds, at the moment a
+// container limit is most likely to be reached (a restart under load).
+type releaseAfterSync struct {
+	cache cache.Cache
+	kinds []client.Object
+	// release is debug.FreeOSMemory.
+	release func()
+}
+
+// NeedLeaderElection is true: the large informers are those the controllers start, after the
+// manager is elected.
+func (releaseAfterSync) NeedLeaderElection() bool { return true }
+
+// Start asks for each kind's informer (the one the controllers share, started here if they
+// have not yet), waits until each has synced and then releases the free heap. An informer
+// that cannot start is not its error to report: the controller that watches the kind fails
+// on the same informer and stops the manager with it.
+func (r releaseAfterSync) Start(ctx context.Context) error {
+	for _, o := range r.kinds {
+		if _, err := r.cache.GetInformer(ctx, o); err != nil {
+			return nil
+		}
+	}
+	r.release()
+	return nil
 }

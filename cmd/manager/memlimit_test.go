@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math"
 	"runtime/debug"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 func TestSetMemoryLimit(t *testing.T) {
@@ -64,4 +70,73 @@ func TestSetGCPercent(t *testing.T) {
 	if got := setGCPercent(gogc); got != 0 || debug.SetGCPercent(100) != 100 {
 		t.Errorf("GOGC set: the manager changed the collector's target (%d)", got)
 	}
+}
+
+// informers stands in for the manager's cache: GetInformer blocks until synced is closed, as
+// the cache's does until the informer's initial list is in.
+type informers struct {
+	cache.Cache
+	synced chan struct{}
+	// waiting, when set, hears each GetInformer that starts waiting for synced.
+	waiting chan string
+	asked   []string
+	fail    string
+}
+
+func (c *informers) GetInformer(ctx context.Context, obj client.Object, _ ...cache.InformerGetOption) (cache.Informer, error) {
+	kind := fmt.Sprintf("%T", obj)
+	c.asked = append(c.asked, kind)
+	if kind == c.fail {
+		return nil, errors.New("no such kind")
+	}
+	if c.waiting != nil {
+		c.waiting <- kind
+	}
+	select {
+	case <-c.synced:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func TestReleaseAfterSync(t *testing.T) {
+	kinds := []client.Object{&corev1.Namespace{}, &corev1.Secret{}}
+	t.Run("releases once every kind has synced", func(t *testing.T) {
+		c := &informers{synced: make(chan struct{}), waiting: make(chan string)}
+		released := make(chan struct{}, 2)
+		done := make(chan error)
+		go func() {
+			done <- releaseAfterSync{cache: c, kinds: kinds, release: func() { released <- struct{}{} }}.Start(context.Background())
+		}()
+		<-c.waiting
+		if len(released) > 0 {
+			t.Fatal("released before the informers synced")
+		}
+		close(c.synced)
+		<-c.waiting
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if len(released) != 1 || len(c.asked) != 2 {
+			t.Errorf("released %d times after asking for %v, want once after both kinds", len(released), c.asked)
+		}
+	})
+	t.Run("a stopped manager releases nothing", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := releaseAfterSync{cache: &informers{synced: make(chan struct{})}, kinds: kinds,
+			release: func() { t.Error("released") }}.Start(ctx)
+		if err != nil {
+			t.Errorf("stopping: %v, want nil", err)
+		}
+	})
+	t.Run("a kind the cache cannot hold leaves the error to its controller", func(t *testing.T) {
+		c := &informers{synced: make(chan struct{}), fail: "*v1.Secret"}
+		close(c.synced)
+		err := releaseAfterSync{cache: c, kinds: kinds, release: func() { t.Error("released") }}.Start(context.Background())
+		if err != nil {
+			t.Errorf("error %v, want nil: the controller watching the kind reports it", err)
+		}
+	})
 }
