@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -254,4 +256,40 @@ func Build(ctx context.Context, root, dir string, commands ...string) error {
 		}
 	}
 	return nil
+}
+
+// APIServerProfile writes a CPU profile of the API server over the next seconds to path, as
+// the admin user: the bench compares where the API server spends its time for the operator's
+// tenants and for the same objects from a bare client.
+func (c *Cluster) APIServerProfile(ctx context.Context, seconds int, path string) error {
+	rc, err := c.RESTConfig("admin")
+	if err != nil {
+		return err
+	}
+	hc, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		return err
+	}
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(rc.Host, "/"), seconds)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

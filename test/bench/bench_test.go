@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +35,7 @@ func TestBench(t *testing.T) {
 		done := make(chan string, 1)
 		if i == 0 {
 			go func() { done <- b.profile("profile", "cpu-provision.pprof", 15) }()
+			go b.apiServerProfile("apiserver-provision.pprof")
 		}
 		p := b.provision(prefix, n, false, rep.Ceiling)
 		t.Logf("provisioned %d in %s", n, p.Total)
@@ -43,14 +45,14 @@ func TestBench(t *testing.T) {
 			names = loadNames(prefix, n)
 			rep.Memory = append(rep.Memory, b.memory(b.instanceCount(), "after provisioning them"))
 		}
-		rep.Bare = append(rep.Bare, b.bareRun("BARE"+string(rune('A'+i)), n, false))
+		rep.Bare = append(rep.Bare, b.bareRun("BARE"+string(rune('A'+i)), n, false, i == 0))
 	}
 
 	// The audited run: the API server logs every write while it lasts, the bare one's too.
 	b.apiServerAudit(b.auditOn)
 	last := s.provision[len(s.provision)-1]
 	rep.Provision = append(rep.Provision, b.provision("AUDIT", last, true, rep.Ceiling))
-	rep.Bare = append(rep.Bare, b.bareRun("BAREAUDIT", last, true))
+	rep.Bare = append(rep.Bare, b.bareRun("BAREAUDIT", last, true, false))
 	audit, err := analyzeAudit(b.cluster.AuditLog(), "marketplace-operator")
 	if err != nil {
 		t.Fatal(err)
@@ -87,9 +89,13 @@ func TestBench(t *testing.T) {
 }
 
 // bareRun provisions the bare tenants of an operator run's size once the operator is idle, and
-// removes them again unless the audit is on (the audit log need not hold their deletion).
-func (b *bench) bareRun(prefix string, n int, audited bool) bareResult {
+// removes them again unless the audit is on (the audit log need not hold their deletion). A
+// profiled run profiles the API server as the first operator run does, for a side by side.
+func (b *bench) bareRun(prefix string, n int, audited, profiled bool) bareResult {
 	b.idle()
+	if profiled {
+		go b.apiServerProfile("apiserver-bare.pprof")
+	}
 	r := b.bareTenants(prefix, n)
 	r.Audited = audited
 	b.t.Logf("bare: %d tenants in %s", n, r.Total)
@@ -97,6 +103,15 @@ func (b *bench) bareRun(prefix string, n int, audited bool) bareResult {
 		b.removeBareTenants()
 	}
 	return r
+}
+
+// apiServerProfile profiles the API server's CPU for the first 15 s of a provisioning run into
+// the results folder (go tool pprof -top -cum of the two files shows where the operator's
+// tenants cost the API server more than the bare ones).
+func (b *bench) apiServerProfile(name string) {
+	if err := b.cluster.APIServerProfile(b.ctx, 15, filepath.Join(b.out, name)); err != nil && b.ctx.Err() == nil {
+		b.t.Logf("profiling the API server: %v", err)
+	}
 }
 
 func (b *bench) write(rep *report) {
