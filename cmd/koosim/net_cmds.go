@@ -334,7 +334,8 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		"Serves Query Order (the MOCK* orders plus --orders-file) and usage push until interrupted.\n"+
 		"Usage is accepted only for instances registered through POST "+simulator.InstancesDebugPath+" (koosim lifecycle\n"+
 		"--openapi-url does it) unless --any-instance; GET "+simulator.UsageDebugPath+"[/ID] (koosim usage) shows what arrived.")
-	listen := fs.String("listen", "127.0.0.1:8090", "listen address")
+	// Not 8090: that is where the manager's marketplace endpoint listens by default.
+	listen := fs.String("listen", "127.0.0.1:8091", "listen address")
 	ak := a.secretFlag(fs, "ak", "KOOSIM_AK", "access key ID requests must be signed with")
 	sk := a.secretFlag(fs, "sk", "KOOSIM_SK", "secret access key")
 	usage := a.secretFlag(fs, "usage-key", "KOOSIM_USAGE_KEY", "seller key usage pushes are signed with (optional)")
