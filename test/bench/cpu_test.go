@@ -100,9 +100,13 @@ func (r *report) cpuTable(w func(string, ...any)) {
 		w("%s %.0f | %.0f |", line, perTenant(cpu["bench"], orders), perTenant(total, orders))
 	}
 	for _, p := range r.Provision {
-		row("operator", p.Orders, p.CPU)
+		run := "operator"
+		if p.Audited {
+			run = "operator, audited"
+		}
+		row(run, p.Orders, p.CPU)
 		for _, bare := range r.Bare {
-			if bare.Orders == p.Orders && bare.Audited == p.Audited {
+			if bare.Orders == p.Orders && !p.Audited {
 				row("bare", bare.Orders, bare.CPU)
 			}
 		}

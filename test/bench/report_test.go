@@ -192,16 +192,13 @@ func (r *report) bareTable(w func(string, ...any)) {
 	w("| orders | bare total | bare tenants/s | bare Available p50 | bare Available p99 | operator tenants/s | operator ÷ bare |")
 	w("|---:|---:|---:|---:|---:|---:|---:|")
 	for _, bare := range r.Bare {
-		note, ratio, op := "", "–", "–"
-		if bare.Audited {
-			note = " (audited)"
-		}
+		ratio, op := "–", "–"
 		for _, p := range r.Provision {
-			if p.Orders == bare.Orders && p.Audited == bare.Audited {
+			if p.Orders == bare.Orders && !p.Audited {
 				op, ratio = fmt.Sprintf("%.1f", p.PerSecond), fmt.Sprintf("%.0f %%", 100*p.PerSecond/bare.PerSecond)
 			}
 		}
-		w("| %d%s | %s | %.1f | %s | %s | %s | %s |", bare.Orders, note, bare.Total.Round(100*time.Millisecond), bare.PerSecond,
+		w("| %d | %s | %.1f | %s | %s | %s | %s |", bare.Orders, bare.Total.Round(100*time.Millisecond), bare.PerSecond,
 			bare.ReadyP50.Round(100*time.Millisecond), bare.ReadyP99.Round(100*time.Millisecond), op, ratio)
 	}
 	w("")

@@ -52,7 +52,6 @@ const labelBare = "bench.marketplace.dev/bare-tenant"
 // compared with.
 type bareResult struct {
 	Orders, Workers    int
-	Audited            bool
 	QPS                float64
 	Burst              int
 	Total              time.Duration
@@ -88,9 +87,10 @@ func managerFlag(args []string, name string) float64 {
 // way (server-side apply with force, the credentials Secret created), by as many workers as the
 // manager has, through a client with the manager's rate limit; then it waits until every
 // tenant's Deployment is Available, which is what the operator's Ready waits for. Only the
-// operator's bookkeeping is missing: the MarketplaceInstance and its status, the finalizer, the
-// Query Order call, the applied-hash annotations and the owner references (without an owner in
-// the cluster the garbage collector would delete the objects).
+// operator's bookkeeping is missing: the MarketplaceInstance and its status (with its
+// inventory), the finalizer, the Query Order call, the Event of each tenant's Ready, and the
+// owner references (without an owner in the cluster the garbage collector would delete the
+// objects).
 func (b *bench) bareTenants(prefix string, n int) bareResult {
 	args := b.settings.operatorArgs
 	r := bareResult{Orders: n, Workers: int(managerFlag(args, workersFlag)),
