@@ -96,7 +96,7 @@ func (r *report) markdown() string {
 			ms(res.P50), ms(res.P95), ms(res.P99), ms(res.Max), rig.Counts(res.Codes))
 	}
 	w("")
-	w("Each callback against a plain client making the same change to the same instances at the same rate:")
+	w("Each writing callback against a plain client making the same change at the same rate, at the same time, to as many other instances of the same run:")
 	w("")
 	w("| call | plain client | target/s | p50 | plain p50 | p50 ÷ plain | p99 | plain p99 | p99 ÷ plain |")
 	w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
