@@ -430,8 +430,8 @@ func (a *app) load(ctx context.Context, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(a.stdout).Encode(res)
 	}
-	fmt.Fprintf(a.stdout, "sent %d, succeeded %d, failed %d in %s (%.1f/s)\np50 %s  p90 %s  p95 %s  p99 %s  max %s\ncodes %v\n",
+	fmt.Fprintf(a.stdout, "sent %d, succeeded %d, failed %d in %s (%.1f/s)\np50 %s  p90 %s  p95 %s  p99 %s  max %s  mean %s\ncodes %v\n",
 		res.Sent, res.Succeeded, res.Failed, res.Elapsed.Round(time.Millisecond), res.PerSecond,
-		res.P50, res.P90, res.P95, res.P99, res.Max, res.Codes)
+		res.P50, res.P90, res.P95, res.P99, res.Max, res.Mean, res.Codes)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -52,6 +53,7 @@ type LoadResult struct {
 	Codes                   map[string]int
 	Elapsed                 time.Duration
 	P50, P90, P95, P99, Max time.Duration
+	Mean                    time.Duration
 	// PerSecond is the achieved call rate.
 	PerSecond float64
 }
@@ -107,6 +109,7 @@ func (s *Simulator) Load(ctx context.Context, cfg LoadConfig) (*LoadResult, erro
 		issueCtx, cancel = context.WithTimeout(ctx, cfg.Duration)
 	}
 	defer cancel()
+	sim := s.withConnections(cfg.Concurrency)
 	ticks := s.issue(issueCtx, cfg)
 	agg := &loadAggregate{codes: map[string]int{}}
 	start := time.Now()
@@ -116,13 +119,26 @@ func (s *Simulator) Load(ctx context.Context, cfg LoadConfig) (*LoadResult, erro
 		go func() {
 			defer wg.Done()
 			for i := range ticks {
-				resp, ex := s.attempt(ctx, s.loadTarget(cfg, i), 1)
+				resp, ex := sim.attempt(ctx, s.loadTarget(cfg, i), 1)
 				agg.add(resp != nil, ex)
 			}
 		}()
 	}
 	wg.Wait()
 	return agg.result(time.Since(start)), nil
+}
+
+// withConnections is s sending through a client that keeps up to n idle connections to the
+// target, when s was given none of its own. net/http keeps two per host: with more workers, a
+// call would often open a new connection because two others had just finished, and a load run
+// would measure its own connection churn as the endpoint's latency.
+func (s *Simulator) withConnections(n int) *Simulator {
+	if s.cfg.HTTPClient != nil {
+		return s
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = n, n
+	return &Simulator{cfg: s.cfg, base: s.base, http: &http.Client{Transport: tr}}
 }
 
 // issue yields call numbers at the configured rate until the count is reached or ctx ends.
@@ -235,5 +251,18 @@ func (a *loadAggregate) result(elapsed time.Duration) *LoadResult {
 	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 	pct := func(p float64) time.Duration { return l[int(p*float64(len(l)-1))] }
 	r.P50, r.P90, r.P95, r.P99, r.Max = pct(0.50), pct(0.90), pct(0.95), pct(0.99), l[len(l)-1]
+	r.Mean = Mean(l)
 	return r
+}
+
+// Mean is the mean of latencies; 0 for none.
+func Mean(latencies []time.Duration) time.Duration {
+	if len(latencies) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range latencies {
+		sum += d
+	}
+	return sum / time.Duration(len(latencies))
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,6 +221,35 @@ func TestLoad(t *testing.T) {
 	res, err = sim.Load(context.Background(), simulator.LoadConfig{Duration: 30 * time.Millisecond, Rate: 200, Activity: koogallery.ActivityQueryInstance, InstanceID: "nope"})
 	if err != nil || res.Sent == 0 || res.Sent > 10 || res.Codes[koogallery.ResultInstanceNotFound] != res.Sent {
 		t.Fatalf("rate-limited load %+v %v", res, err)
+	}
+}
+
+// A load run keeps a connection per worker: with net/http's two idle connections per host, most
+// calls of eight workers would open a new one, and the run would measure that.
+func TestLoadReusesConnections(t *testing.T) {
+	m := fakemerchant.New(fakemerchant.Config{BasicKey: basicKey, KitKey: kitKey, Clock: clock})
+	srv := httptest.NewUnstartedServer(m)
+	var opened atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	sim, err := simulator.New(fast(srv.URL + "/saasproduce"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sim.Load(context.Background(), simulator.LoadConfig{Count: 400, Concurrency: 8, Activity: koogallery.ActivityQueryInstance, InstanceID: "nope"})
+	if err != nil || res.Sent != 400 {
+		t.Fatalf("load %+v %v", res, err)
+	}
+	if n := opened.Load(); n > 8 {
+		t.Fatalf("400 calls of 8 workers opened %d connections, want at most 8", n)
+	}
+	if res.Mean <= 0 || res.Mean > res.Max {
+		t.Fatalf("mean %s outside (0, max %s]", res.Mean, res.Max)
 	}
 }
 
