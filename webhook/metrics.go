@@ -23,6 +23,14 @@ var (
 		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
 	}, []string{"activity"})
 
+	// callRereads counts the instance reads a call's write needed besides the cache's copy:
+	// "cache_behind" when the cache did not show this replica's last write to the instance yet,
+	// "refused" after a write refused by its test (a concurrent call or edit).
+	callRereads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "marketplace_call_rereads_total",
+		Help: "Instance reads from the API server before a call's write, by reason (cache_behind, refused).",
+	}, []string{"reason"})
+
 	signatureRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "marketplace_signature_rejections_total",
 		Help: "KooGallery calls refused by verification, or unverified because the endpoint was busy, by interface (basic, kit) and reason.",
@@ -44,7 +52,7 @@ func init() {
 // Metrics returns the endpoint's Prometheus collectors. The package registers them with the
 // manager's registry itself; the list is for what checks metric names, like the alerts' tests.
 func Metrics() []prometheus.Collector {
-	return []prometheus.Collector{callbacks, callbackLatency, signatureRejections, unresolvedRefusals, unresolved}
+	return []prometheus.Collector{callbacks, callbackLatency, callRereads, signatureRejections, unresolvedRefusals, unresolved}
 }
 
 // rejectionReason bounds the reason label even if the library grows a kind this package has

@@ -2,12 +2,13 @@ package webhook
 
 import (
 	"context"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -173,10 +174,21 @@ func TestStateChangeOnALaggingCopyDecidedAgain(t *testing.T) {
 		return nil
 	}}
 	s, c := newFakeServerWith(t, Options{}, lagging, frozen)
+	refused, behind := testutil.ToFloat64(callRereads.WithLabelValues("refused")), testutil.ToFloat64(callRereads.WithLabelValues("cache_behind"))
 	signed := testNow.Add(-time.Second) // before the FREEZE the API server has
 	body := mustJSON(t, &koogallery.UpdateInstanceStatusRequest{InstanceID: "i-fresh", Status: koogallery.StatusUnfreeze})
 	if rep, _ := do(t, s, signedBasic(DefaultPath, testBasicKey, body, signed), testBasicKey); rep.ResultCode != koogallery.ResultSuccess {
 		t.Fatalf("answer %s", rep.ResultCode)
+	}
+	if n := testutil.ToFloat64(callRereads.WithLabelValues("refused")); n != refused+1 {
+		t.Fatalf("refused rereads %v, want %v", n, refused+1)
+	}
+	// The next call finds a cache that still does not show this replica's write: it reads first.
+	if rep, _ := do(t, s, signedBasic(DefaultPath, testBasicKey, body, signed), testBasicKey); rep.ResultCode != koogallery.ResultSuccess {
+		t.Fatalf("answer %s", rep.ResultCode)
+	}
+	if n := testutil.ToFloat64(callRereads.WithLabelValues("cache_behind")); n != behind+1 {
+		t.Fatalf("cache-behind rereads %v, want %v", n, behind+1)
 	}
 	got := &saasv1alpha1.MarketplaceInstance{}
 	if err := c.Get(context.Background(), client.ObjectKey{Name: "fresh"}, got); err != nil {

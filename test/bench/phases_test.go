@@ -231,7 +231,7 @@ func summarize(lat []time.Duration, codes map[string]int, elapsed time.Duration)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
 	r := &simulator.LoadResult{Sent: len(lat), Codes: codes, Elapsed: elapsed, PerSecond: float64(len(lat)) / elapsed.Seconds(),
-		P50: pct(0.5), P90: pct(0.9), P95: pct(0.95), P99: pct(0.99), Max: lat[len(lat)-1]}
+		P50: pct(0.5), P90: pct(0.9), P95: pct(0.95), P99: pct(0.99), Max: lat[len(lat)-1], Mean: simulator.Mean(lat)}
 	r.Succeeded = codes["written"]
 	r.Failed = r.Sent - r.Succeeded
 	return r
@@ -261,9 +261,17 @@ func (b *bench) latency(queryIDs []string, statusNames []string) []latencyResult
 		// koosim runs on the test goroutine, as it may end the test; the plain client beside it.
 		pair := func(call, floor string, hook func() *simulator.LoadResult, plain func() *simulator.LoadResult) {
 			b.settle()
+			before := b.metrics()
 			done := make(chan *simulator.LoadResult, 1)
 			go func() { done <- plain() }()
-			rows = append(rows, latencyResult{Call: call, Rate: rate, Result: hook()},
+			res := hook()
+			after := b.metrics()
+			reads := func(reason string) float64 {
+				label := `reason="` + reason + `"`
+				return (rig.Sum(after, "marketplace_call_rereads_total", label) - rig.Sum(before, "marketplace_call_rereads_total", label)) / float64(res.Sent)
+			}
+			rows = append(rows, latencyResult{Call: call, Rate: rate, Result: res, Handler: handlerMean(before, after, call),
+				Behind: reads("cache_behind"), Refused: reads("refused")},
 				latencyResult{Call: floor, Rate: rate, Result: <-done})
 		}
 		pair("newInstance", bareCreate,
@@ -289,6 +297,17 @@ func (b *bench) latency(queryIDs []string, statusNames []string) []latencyResult
 			func() *simulator.LoadResult { return b.bareRenew(c, plainNames, rate*long, float64(rate)) })
 	}
 	return rows
+}
+
+// handlerMean is the endpoint's mean time per call of activity between two metric readings.
+func handlerMean(before, after map[string]float64, activity string) time.Duration {
+	label := `activity="` + activity + `"`
+	n := rig.Sum(after, "marketplace_callback_duration_seconds_count", label) - rig.Sum(before, "marketplace_callback_duration_seconds_count", label)
+	if n <= 0 {
+		return 0
+	}
+	sum := rig.Sum(after, "marketplace_callback_duration_seconds_sum", label) - rig.Sum(before, "marketplace_callback_duration_seconds_sum", label)
+	return time.Duration(sum / n * float64(time.Second))
 }
 
 // settle waits until every instance has been Ready (frozen ones stay frozen) and the

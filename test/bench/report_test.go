@@ -39,6 +39,13 @@ type latencyResult struct {
 	Call   string
 	Rate   int
 	Result *simulator.LoadResult
+	// Handler is the endpoint's own mean time per call (marketplace_callback_duration_seconds),
+	// from reading the call to writing its answer; the rest of Result.Mean is koosim, HTTP and
+	// waiting for a CPU. Zero for a plain client's run.
+	Handler time.Duration
+	// Behind and Refused are the endpoint's instance reads per call (marketplace_call_rereads_total):
+	// the cache did not show its last write yet, or a write was refused by its test.
+	Behind, Refused float64
 }
 
 // memoryRow is a memory reading. Heap is the Go runtime's own account right after a collection:
@@ -98,15 +105,16 @@ func (r *report) markdown() string {
 	w("")
 	w("Each writing callback against a plain client making the same change at the same rate, at the same time, to as many other instances of the same run:")
 	w("")
-	w("| call | plain client | target/s | p50 | plain p50 | p50 ÷ plain | p99 | plain p99 | p99 ÷ plain |")
-	w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	w("| call | plain client | target/s | p50 | plain p50 | p50 ÷ plain | p99 | plain p99 | p99 ÷ plain | mean | plain mean | in the endpoint (mean) | reads per call (cache behind, refused) |")
+	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, rate := range r.Settings.rates {
 		for _, pair := range floors {
 			webhook, bare := r.find(pair[0], rate), r.find(pair[1], rate)
 			if webhook != nil && bare != nil {
-				w("| %s | %s | %d | %s | %s | %.2f× | %s | %s | %.2f× |", pair[0], pair[1], rate,
-					ms(webhook.P50), ms(bare.P50), float64(webhook.P50)/float64(bare.P50),
-					ms(webhook.P99), ms(bare.P99), float64(webhook.P99)/float64(bare.P99))
+				w("| %s | %s | %d | %s | %s | %.2f× | %s | %s | %.2f× | %s | %s | %s | %.3f, %.3f |", pair[0], pair[1], rate,
+					ms(webhook.Result.P50), ms(bare.Result.P50), float64(webhook.Result.P50)/float64(bare.Result.P50),
+					ms(webhook.Result.P99), ms(bare.Result.P99), float64(webhook.Result.P99)/float64(bare.Result.P99),
+					ms(webhook.Result.Mean), ms(bare.Result.Mean), ms(webhook.Handler), webhook.Behind, webhook.Refused)
 			}
 		}
 	}
@@ -204,10 +212,10 @@ func (r *report) bareTable(w func(string, ...any)) {
 	w("")
 }
 
-func (r *report) find(call string, rate int) *simulator.LoadResult {
-	for _, l := range r.Latency {
+func (r *report) find(call string, rate int) *latencyResult {
+	for i, l := range r.Latency {
 		if l.Call == call && l.Rate == rate {
-			return l.Result
+			return &r.Latency[i]
 		}
 	}
 	return nil
