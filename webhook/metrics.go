@@ -30,6 +30,7 @@ var (
 		Name: "marketplace_call_rereads_total",
 		Help: "Instance reads from the API server before a call's write, by reason (cache_behind, refused).",
 	}, []string{"reason"})
+	rereadsCacheBehind, rereadsRefused = callRereads.WithLabelValues("cache_behind"), callRereads.WithLabelValues("refused")
 
 	signatureRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "marketplace_signature_rejections_total",

@@ -136,11 +136,11 @@ func (s *Server) apply(ctx context.Context, c *call, inst *saasv1alpha1.Marketpl
 	}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if attempt > 0 || !s.written.holds(inst) {
-			reason := "cache_behind"
+			rereads := rereadsCacheBehind
 			if attempt > 0 {
-				reason = "refused"
+				rereads = rereadsRefused
 			}
-			callRereads.WithLabelValues(reason).Inc()
+			rereads.Inc()
 			if err := s.reread(ctx, attempt, &inst); err != nil {
 				return nil, 0, err
 			}

@@ -245,8 +245,8 @@ func summarize(lat []time.Duration, codes map[string]int, elapsed time.Duration)
 // patch runs create nothing, so they last three times as long, for a p99 that is not one of a
 // handful of calls.
 func (b *bench) latency(queryIDs []string, statusNames []string) []latencyResult {
-	hookNames, plainNames := statusNames[:len(statusNames)/2], statusNames[len(statusNames)/2:]
-	statusIDs := strings.Join(b.instanceIDs(hookNames), ",")
+	plainNames, ids := statusNames[len(statusNames)/2:], b.instanceIDs(statusNames)
+	statusIDs := strings.Join(ids[:len(statusNames)/2], ",")
 	c := b.plainClient()
 	// Every instance of both sides first gets a full status.history (MaxHistory renewals each,
 	// unmeasured), as an instance that has lived a while has. Otherwise the endpoint's instances
@@ -254,7 +254,7 @@ func (b *bench) latency(queryIDs []string, statusNames []string) []latencyResult
 	// compares writes of different objects.
 	b.settle()
 	b.koosim("--rate", "200", "--count", strconv.Itoa(saasv1alpha1.MaxHistory*len(statusNames)), "--concurrency", "32",
-		"--activity", koogallery.ActivityRefreshInstance, "--instance-id", strings.Join(b.instanceIDs(statusNames), ","), "--order-prefix", "WARM")
+		"--activity", koogallery.ActivityRefreshInstance, "--instance-id", strings.Join(ids, ","), "--order-prefix", "WARM")
 	var rows []latencyResult
 	for _, rate := range b.settings.rates {
 		r := strconv.Itoa(rate)
@@ -271,15 +271,9 @@ func (b *bench) latency(queryIDs []string, statusNames []string) []latencyResult
 			before := b.metrics()
 			done := make(chan *simulator.LoadResult, 1)
 			go func() { done <- plain() }()
-			res := hook()
-			after := b.metrics()
-			reads := func(reason string) float64 {
-				label := `reason="` + reason + `"`
-				return (rig.Sum(after, "marketplace_call_rereads_total", label) - rig.Sum(before, "marketplace_call_rereads_total", label)) / float64(res.Sent)
-			}
-			rows = append(rows, latencyResult{Call: call, Rate: rate, Result: res, Handler: handlerMean(before, after, call),
-				Behind: reads("cache_behind"), Refused: reads("refused")},
-				latencyResult{Call: floor, Rate: rate, Result: <-done})
+			row := latencyResult{Call: call, Rate: rate, Result: hook()}
+			row.endpoint(before, b.metrics())
+			rows = append(rows, row, latencyResult{Call: floor, Rate: rate, Result: <-done})
 		}
 		pair("newInstance", bareCreate,
 			func() *simulator.LoadResult {
@@ -306,15 +300,20 @@ func (b *bench) latency(queryIDs []string, statusNames []string) []latencyResult
 	return rows
 }
 
-// handlerMean is the endpoint's mean time per call of activity between two metric readings.
-func handlerMean(before, after map[string]float64, activity string) time.Duration {
-	label := `activity="` + activity + `"`
-	n := rig.Sum(after, "marketplace_callback_duration_seconds_count", label) - rig.Sum(before, "marketplace_callback_duration_seconds_count", label)
-	if n <= 0 {
-		return 0
+// endpoint fills in the endpoint's own figures for the row's calls from the manager's metrics
+// before and after them.
+func (l *latencyResult) endpoint(before, after map[string]float64) {
+	grew := func(metric, label string) float64 {
+		return rig.Sum(after, metric, label) - rig.Sum(before, metric, label)
 	}
-	sum := rig.Sum(after, "marketplace_callback_duration_seconds_sum", label) - rig.Sum(before, "marketplace_callback_duration_seconds_sum", label)
-	return time.Duration(sum / n * float64(time.Second))
+	activity := `activity="` + l.Call + `"`
+	if n := grew("marketplace_callback_duration_seconds_count", activity); n > 0 {
+		l.Handler = time.Duration(grew("marketplace_callback_duration_seconds_sum", activity) / n * float64(time.Second))
+	}
+	if l.Result.Sent > 0 {
+		l.Behind = grew("marketplace_call_rereads_total", `reason="cache_behind"`) / float64(l.Result.Sent)
+		l.Refused = grew("marketplace_call_rereads_total", `reason="refused"`) / float64(l.Result.Sent)
+	}
 }
 
 // settle waits until every instance has been Ready (frozen ones stay frozen) and the
