@@ -224,8 +224,8 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// A load run keeps a connection per worker: with net/http's two idle connections per host, most
-// calls of eight workers would open a new one, and the run would measure that.
+// A load run keeps a connection per worker: with net/http's two idle connections per host, about
+// a third of the calls of eight workers open a new one, and the run would measure that.
 func TestLoadReusesConnections(t *testing.T) {
 	m := fakemerchant.New(fakemerchant.Config{BasicKey: basicKey, KitKey: kitKey, Clock: clock})
 	srv := httptest.NewUnstartedServer(m)
@@ -245,8 +245,10 @@ func TestLoadReusesConnections(t *testing.T) {
 	if err != nil || res.Sent != 400 {
 		t.Fatalf("load %+v %v", res, err)
 	}
-	if n := opened.Load(); n > 8 {
-		t.Fatalf("400 calls of 8 workers opened %d connections, want at most 8", n)
+	// The transport may dial for a call while another call's connection is on its way back to
+	// the pool, so a few more than the workers can open; without kept connections it is over 100.
+	if n := opened.Load(); n > 16 {
+		t.Fatalf("400 calls of 8 workers opened %d connections, want at most 16", n)
 	}
 	if res.Mean <= 0 || res.Mean > res.Max {
 		t.Fatalf("mean %s outside (0, max %s]", res.Mean, res.Max)
