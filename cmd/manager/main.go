@@ -218,7 +218,8 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("adding the marketplace endpoint: %w", err)
 	}
 	cached := append(managercache.ChildKinds(), &saasv1alpha1.MarketplaceInstance{})
-	if err := mgr.Add(releaseAfterSync{cache: mgr.GetCache(), kinds: cached, release: debug.FreeOSMemory}); err != nil {
+	if err := mgr.Add(releaseAfterSync{cache: mgr.GetCache(), kinds: cached, release: debug.FreeOSMemory,
+		idle: controllerIdle(metrics.Registry, "marketplaceinstance")}); err != nil {
 		return fmt.Errorf("adding the memory release after the cache's initial lists: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

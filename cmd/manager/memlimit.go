@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -69,17 +72,33 @@ func setGCPercent(getenv func(string) string) int {
 	return defaultGCPercent
 }
 
-// releaseAfterSync returns the heap freed after the cache's initial lists to the operating
-// system once, as soon as they are in. Decoding every instance and child in full (managed
-// fields and pod templates before the transforms drop them) needs far more heap than the cache
-// then keeps; the runtime would hand that back only a little at a time, so right after a
-// start the resident size would be tens of MiB above what the manager holds, at the moment a
-// container limit is most likely to be reached (a restart under load).
+// Polls of the instance controller while waiting for its first burst of work to drain: idle on
+// idleChecks polls in a row, idlePoll apart, is drained; idleWait bounds the wait.
+const (
+	idlePoll   = time.Second
+	idleChecks = 2
+	idleWait   = 10 * time.Minute
+)
+
+// releaseAfterSync returns the heap freed while the manager starts to the operating system:
+// once when the cache's initial lists are in, and once more when the instance controller has
+// worked through the reconcile of every instance that follows them. Both make far more garbage
+// than the manager then keeps (decoding every object in full before the transforms drop
+// fields; reading every instance's children once), and the runtime would hand it back only a
+// little at a time, so right after a start the resident size would be tens of MiB above what
+// the manager holds, at the moment a container limit is most likely to be reached (a restart
+// under load). A controller that never falls idle within idleWait is past its start: its
+// garbage is then the runtime's to return at its own pace.
 type releaseAfterSync struct {
 	cache cache.Cache
 	kinds []client.Object
 	// release is debug.FreeOSMemory.
 	release func()
+	// idle reports whether the instance controller has nothing queued and nothing in hand. Nil
+	// skips the second release.
+	idle func() bool
+	// poll and wait replace idlePoll and idleWait when set.
+	poll, wait time.Duration
 }
 
 // NeedLeaderElection is true: the large informers are those the controllers start, after the
@@ -87,9 +106,10 @@ type releaseAfterSync struct {
 func (releaseAfterSync) NeedLeaderElection() bool { return true }
 
 // Start asks for each kind's informer (the one the controllers share, started here if they
-// have not yet), waits until each has synced and then releases the free heap. An informer
-// that cannot start is not its error to report: the controller that watches the kind fails
-// on the same informer and stops the manager with it.
+// have not yet), waits until each has synced and then releases the free heap; then again once
+// the instance controller has drained. An informer that cannot start is not its error to
+// report: the controller that watches the kind fails on the same informer and stops the
+// manager with it.
 func (r releaseAfterSync) Start(ctx context.Context) error {
 	for _, o := range r.kinds {
 		if _, err := r.cache.GetInformer(ctx, o); err != nil {
@@ -97,5 +117,70 @@ func (r releaseAfterSync) Start(ctx context.Context) error {
 		}
 	}
 	r.release()
+	if r.idle != nil && r.drained(ctx) {
+		r.release()
+	}
 	return nil
+}
+
+// drained reports whether idle held on idleChecks polls in a row before the wait ran out or
+// ctx ended. The first poll is one interval in, so that the reconciles the initial lists
+// queue have begun.
+func (r releaseAfterSync) drained(ctx context.Context) bool {
+	poll, wait := cmp.Or(r.poll, idlePoll), cmp.Or(r.wait, idleWait)
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	inARow := 0
+	for range max(wait/poll, 1) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		// A tick and a stop can arrive together; the stop wins.
+		if ctx.Err() != nil {
+			return false
+		}
+		if !r.idle() {
+			inARow = 0
+			continue
+		}
+		if inARow++; inARow == idleChecks {
+			return true
+		}
+	}
+	return false
+}
+
+// controllerIdle returns an idle check for the named controller that reads controller-runtime's
+// own gauges from g (its metrics registry): the depth of the controller's workqueue, on every
+// priority, and its active workers. A controller whose gauges are missing has not started, so
+// it is not idle.
+func controllerIdle(g prometheus.Gatherer, controller string) func() bool {
+	// The label that names the controller, by gauge.
+	gauges := map[string]string{"workqueue_depth": "name", "controller_runtime_active_workers": "controller"}
+	return func() bool {
+		// Gather returns what it could alongside a collector's error; the gauges read here are
+		// either in it or missing.
+		families, _ := g.Gather()
+		seen := map[string]bool{}
+		for _, f := range families {
+			label, ok := gauges[f.GetName()]
+			if !ok {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() != label || l.GetValue() != controller {
+						continue
+					}
+					if m.GetGauge().GetValue() != 0 {
+						return false
+					}
+					seen[f.GetName()] = true
+				}
+			}
+		}
+		return len(seen) == len(gauges)
+	}
 }

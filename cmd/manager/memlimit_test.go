@@ -7,7 +7,9 @@ import (
 	"math"
 	"runtime/debug"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -139,4 +141,104 @@ func TestReleaseAfterSync(t *testing.T) {
 			t.Errorf("error %v, want nil: the controller watching the kind reports it", err)
 		}
 	})
+}
+
+func TestReleaseAfterIdle(t *testing.T) {
+	kinds := []client.Object{&corev1.Namespace{}}
+	for _, tc := range []struct {
+		name string
+		// idle is what the idle check says on each poll; polls beyond it say not idle.
+		idle []bool
+		// polls is how many polls fit in the wait.
+		polls        int
+		wantReleased int
+		wantPolls    int
+	}{
+		{"idle twice in a row releases again", []bool{true, true}, 10, 2, 2},
+		{"a busy poll between idle ones starts the count again", []bool{false, true, false, true, true}, 10, 2, 5},
+		{"idle never twice in a row does not release again", []bool{true, false, true, false, true, false}, 6, 1, 6},
+		{"never idle stops at the end of the wait", nil, 7, 1, 7},
+		{"idle only on the last poll of the wait does not release again", []bool{false, false, true}, 3, 1, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &informers{synced: make(chan struct{})}
+			close(c.synced)
+			released, polls := 0, 0
+			r := releaseAfterSync{cache: c, kinds: kinds, release: func() { released++ },
+				idle: func() bool {
+					polls++
+					if released != 1 {
+						t.Errorf("poll %d: released %d times, want once (after the sync) while waiting", polls, released)
+					}
+					return polls <= len(tc.idle) && tc.idle[polls-1]
+				},
+				poll: time.Millisecond, wait: time.Duration(tc.polls) * time.Millisecond}
+			if err := r.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if released != tc.wantReleased || polls != tc.wantPolls {
+				t.Errorf("released %d times after %d polls, want %d after %d", released, polls, tc.wantReleased, tc.wantPolls)
+			}
+		})
+	}
+	t.Run("a manager stopped while waiting releases nothing more", func(t *testing.T) {
+		c := &informers{synced: make(chan struct{})}
+		close(c.synced)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		released, polls := 0, 0
+		r := releaseAfterSync{cache: c, kinds: kinds, release: func() { released++ },
+			idle: func() bool {
+				polls++
+				if polls == 1 {
+					cancel()
+				}
+				return true
+			},
+			poll: time.Millisecond, wait: time.Minute}
+		if err := r.Start(ctx); err != nil {
+			t.Errorf("stopping: %v, want nil", err)
+		}
+		if released != 1 || polls != 1 {
+			t.Errorf("released %d times after %d polls, want once (after the sync) after the poll that saw the stop", released, polls)
+		}
+	})
+}
+
+func TestControllerIdle(t *testing.T) {
+	const name = "marketplaceinstance"
+	for _, tc := range []struct {
+		name string
+		// depth and workers set the gauges by label values; nil leaves a gauge out.
+		depth   map[[2]string]float64
+		workers map[string]float64
+		want    bool
+	}{
+		{"nothing queued, nothing in hand", map[[2]string]float64{{name, ""}: 0, {name, "-100"}: 0}, map[string]float64{name: 0}, true},
+		{"another controller busy", map[[2]string]float64{{name, "-100"}: 0, {"marketplaceplan", ""}: 3},
+			map[string]float64{name: 0, "marketplaceplan": 2}, true},
+		{"items queued at one priority", map[[2]string]float64{{name, ""}: 0, {name, "-100"}: 4}, map[string]float64{name: 0}, false},
+		{"a worker busy", map[[2]string]float64{{name, ""}: 0}, map[string]float64{name: 1}, false},
+		{"no workqueue yet", map[[2]string]float64{{"marketplaceplan", ""}: 0}, map[string]float64{name: 0}, false},
+		{"no workers gauge yet", map[[2]string]float64{{name, ""}: 0}, nil, false},
+		{"no gauges", nil, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			depth := prometheus.NewGaugeVec(prometheus.GaugeOpts{Subsystem: "workqueue", Name: "depth"},
+				[]string{"name", "controller", "priority"})
+			workers := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "controller_runtime_active_workers"},
+				[]string{"controller"})
+			reg.MustRegister(depth, workers)
+			for lv, v := range tc.depth {
+				depth.WithLabelValues(lv[0], lv[0], lv[1]).Set(v)
+			}
+			for c, v := range tc.workers {
+				workers.WithLabelValues(c).Set(v)
+			}
+			if got := controllerIdle(reg, name)(); got != tc.want {
+				t.Errorf("idle %t, want %t", got, tc.want)
+			}
+		})
+	}
 }
