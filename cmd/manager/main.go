@@ -219,7 +219,7 @@ func run(ctx context.Context, o *options) error {
 	}
 	cached := append(managercache.ChildKinds(), &saasv1alpha1.MarketplaceInstance{})
 	if err := mgr.Add(releaseAfterSync{cache: mgr.GetCache(), kinds: cached, release: debug.FreeOSMemory,
-		idle: controllerIdle(metrics.Registry, "marketplaceinstance")}); err != nil {
+		idle: controllerIdle(metrics.Registry, instance.ControllerName)}); err != nil {
 		return fmt.Errorf("adding the memory release after the cache's initial lists: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

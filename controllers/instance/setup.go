@@ -21,6 +21,11 @@ import (
 	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
+// ControllerName names the instance controller in its metrics (workqueue_depth's name label,
+// the controller label of controller-runtime's own), which the manager reads to tell when its
+// first pass over every instance has drained.
+const ControllerName = "marketplaceinstance"
+
 // Field indexes on MarketplaceInstance and MarketplacePlan.
 const (
 	// planSKUIndex indexes plans by each SKU they serve (render.SKUKeys).
@@ -65,7 +70,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		workers = 4
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
-		Named("marketplaceinstance").
+		Named(ControllerName).
 		For(&saasv1alpha1.MarketplaceInstance{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, r.foreignStatusWrite()))).
 		Watches(&saasv1alpha1.MarketplacePlan{}, handler.EnqueueRequestsFromMapFunc(r.instancesForPlan),
