@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -218,7 +217,7 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("adding the marketplace endpoint: %w", err)
 	}
 	cached := append(managercache.ChildKinds(), &saasv1alpha1.MarketplaceInstance{})
-	if err := mgr.Add(releaseAfterSync{cache: mgr.GetCache(), kinds: cached, release: debug.FreeOSMemory,
+	if err := mgr.Add(releaseAfterSync{cache: mgr.GetCache(), kinds: cached, release: freeOSMemory,
 		idle: controllerIdle(metrics.Registry, instance.ControllerName)}); err != nil {
 		return fmt.Errorf("adding the memory release after the cache's initial lists: %w", err)
 	}

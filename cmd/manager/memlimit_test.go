@@ -109,7 +109,7 @@ func TestReleaseAfterSync(t *testing.T) {
 		released := make(chan struct{}, 2)
 		done := make(chan error)
 		go func() {
-			done <- releaseAfterSync{cache: c, kinds: kinds, release: func() { released <- struct{}{} }}.Start(context.Background())
+			done <- releaseAfterSync{cache: c, kinds: kinds, release: func(string) { released <- struct{}{} }}.Start(context.Background())
 		}()
 		<-c.waiting
 		if len(released) > 0 {
@@ -128,7 +128,7 @@ func TestReleaseAfterSync(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		err := releaseAfterSync{cache: &informers{synced: make(chan struct{})}, kinds: kinds,
-			release: func() { t.Error("released") }}.Start(ctx)
+			release: func(string) { t.Error("released") }}.Start(ctx)
 		if err != nil {
 			t.Errorf("stopping: %v, want nil", err)
 		}
@@ -136,7 +136,7 @@ func TestReleaseAfterSync(t *testing.T) {
 	t.Run("a kind the cache cannot hold leaves the error to its controller", func(t *testing.T) {
 		c := &informers{synced: make(chan struct{}), fail: "*v1.Secret"}
 		close(c.synced)
-		err := releaseAfterSync{cache: c, kinds: kinds, release: func() { t.Error("released") }}.Start(context.Background())
+		err := releaseAfterSync{cache: c, kinds: kinds, release: func(string) { t.Error("released") }}.Start(context.Background())
 		if err != nil {
 			t.Errorf("error %v, want nil: the controller watching the kind reports it", err)
 		}
@@ -164,7 +164,7 @@ func TestReleaseAfterIdle(t *testing.T) {
 			c := &informers{synced: make(chan struct{})}
 			close(c.synced)
 			released, polls := 0, 0
-			r := releaseAfterSync{cache: c, kinds: kinds, release: func() { released++ },
+			r := releaseAfterSync{cache: c, kinds: kinds, release: func(string) { released++ },
 				idle: func() bool {
 					polls++
 					if released != 1 {
@@ -187,7 +187,7 @@ func TestReleaseAfterIdle(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		released, polls := 0, 0
-		r := releaseAfterSync{cache: c, kinds: kinds, release: func() { released++ },
+		r := releaseAfterSync{cache: c, kinds: kinds, release: func(string) { released++ },
 			idle: func() bool {
 				polls++
 				if polls == 1 {
