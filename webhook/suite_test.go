@@ -20,7 +20,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -288,26 +287,12 @@ func instancesOfOrder(g Gomega, orderID string) int {
 }
 
 func getInstance(g Gomega, name string) *saasv1alpha1.MarketplaceInstance {
-	inst := &saasv1alpha1.MarketplaceInstance{}
-	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Name: name}, inst)).To(Succeed())
-	return inst
+	return testenv.GetInstance(g, k8s, name)
 }
 
-// waitReady drives the instance to Ready, playing kube-controller-manager for its Deployments.
 func waitReady(t *testing.T, name string) *saasv1alpha1.MarketplaceInstance {
 	t.Helper()
-	var inst *saasv1alpha1.MarketplaceInstance
-	NewWithT(t).Eventually(func(g Gomega) {
-		inst = getInstance(g, name)
-		g.Expect(inst.Status.Namespace).NotTo(BeEmpty())
-		if !meta.IsStatusConditionTrue(inst.Status.Conditions, saasv1alpha1.ConditionReady) {
-			_, err := testenv.MarkDeploymentsReady(context.Background(), k8s, inst.Status.Namespace)
-			g.Expect(err).NotTo(HaveOccurred())
-		}
-		g.Expect(meta.IsStatusConditionTrue(getInstance(g, name).Status.Conditions, saasv1alpha1.ConditionReady)).To(BeTrue(),
-			"conditions %+v", inst.Status.Conditions)
-	}).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
-	return getInstance(NewWithT(t), name)
+	return testenv.WaitReady(t, k8s, name)
 }
 
 // createReady creates an instance through newInstance and drives it to Ready.

@@ -278,27 +278,11 @@ func create(t *testing.T, inst *saasv1alpha1.MarketplaceInstance) {
 	if err := k8s.Create(ctx, inst); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { forceDelete(inst.Name) })
-}
-
-func forceDelete(name string) {
-	ctx := context.Background()
-	cur := &saasv1alpha1.MarketplaceInstance{}
-	if err := k8s.Get(ctx, client.ObjectKey{Name: name}, cur); err != nil {
-		return
-	}
-	_ = k8s.Delete(ctx, cur)
-	if len(cur.Finalizers) > 0 {
-		p := client.MergeFrom(cur.DeepCopy())
-		cur.Finalizers = nil
-		_ = k8s.Patch(ctx, cur, p)
-	}
+	t.Cleanup(func() { testenv.ForceDelete(k8s, inst.Name) })
 }
 
 func get(g Gomega, name string) *saasv1alpha1.MarketplaceInstance {
-	inst := &saasv1alpha1.MarketplaceInstance{}
-	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Name: name}, inst)).To(Succeed())
-	return inst
+	return testenv.GetInstance(g, k8s, name)
 }
 
 func cond(inst *saasv1alpha1.MarketplaceInstance, t string) *metav1.Condition {
@@ -317,26 +301,9 @@ func expectCondition(g Gomega, inst *saasv1alpha1.MarketplaceInstance, t string,
 	g.Expect(c.ObservedGeneration).To(Equal(inst.Generation), "condition %s observedGeneration", t)
 }
 
-// markWorkloadsReady plays kube-controller-manager, which envtest does not run.
-func markWorkloadsReady(g Gomega, ns string) {
-	n, err := testenv.MarkDeploymentsReady(context.Background(), k8s, ns)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(n).NotTo(BeZero())
-}
-
-// waitReady drives the instance to Ready, marking its workloads ready as they appear.
 func waitReady(t *testing.T, name string) *saasv1alpha1.MarketplaceInstance {
 	t.Helper()
-	var inst *saasv1alpha1.MarketplaceInstance
-	NewWithT(t).Eventually(func(g Gomega) {
-		inst = get(g, name)
-		g.Expect(inst.Status.Namespace).NotTo(BeEmpty())
-		if !meta.IsStatusConditionTrue(inst.Status.Conditions, saasv1alpha1.ConditionReady) {
-			markWorkloadsReady(g, inst.Status.Namespace)
-		}
-		expectCondition(g, get(g, name), saasv1alpha1.ConditionReady, metav1.ConditionTrue, saasv1alpha1.ReasonAvailable)
-	}).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
-	return get(NewWithT(t), name)
+	return testenv.WaitReady(t, k8s, name)
 }
 
 func deployment(g Gomega, ns, name string) *appsv1.Deployment {

@@ -173,40 +173,16 @@ func create(t *testing.T, inst *saasv1alpha1.MarketplaceInstance) {
 	if err := k8s.Create(context.Background(), inst); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		cur := &saasv1alpha1.MarketplaceInstance{}
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(inst), cur); err != nil {
-			return
-		}
-		_ = k8s.Delete(ctx, cur)
-		p := client.MergeFrom(cur.DeepCopy())
-		cur.Finalizers = nil
-		_ = k8s.Patch(ctx, cur, p)
-	})
+	t.Cleanup(func() { testenv.ForceDelete(k8s, inst.Name) })
 }
 
 func get(g Gomega, name string) *saasv1alpha1.MarketplaceInstance {
-	inst := &saasv1alpha1.MarketplaceInstance{}
-	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Name: name}, inst)).To(Succeed())
-	return inst
+	return testenv.GetInstance(g, k8s, name)
 }
 
-// waitReady drives the instance to Ready (envtest runs no kube-controller-manager) and returns
-// it.
 func waitReady(t *testing.T, name string) *saasv1alpha1.MarketplaceInstance {
 	t.Helper()
-	var inst *saasv1alpha1.MarketplaceInstance
-	NewWithT(t).Eventually(func(g Gomega) {
-		inst = get(g, name)
-		g.Expect(inst.Status.Namespace).NotTo(BeEmpty())
-		if !meta.IsStatusConditionTrue(inst.Status.Conditions, saasv1alpha1.ConditionReady) {
-			_, err := testenv.MarkDeploymentsReady(context.Background(), k8s, inst.Status.Namespace)
-			g.Expect(err).NotTo(HaveOccurred())
-		}
-		g.Expect(meta.IsStatusConditionTrue(get(g, name).Status.Conditions, saasv1alpha1.ConditionReady)).To(BeTrue())
-	}).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
-	return get(NewWithT(t), name)
+	return testenv.WaitReady(t, k8s, name)
 }
 
 // readySince is when the instance last became Ready, or stopped being.
