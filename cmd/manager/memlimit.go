@@ -90,8 +90,10 @@ const (
 // fields; reading every instance's children once), and the runtime would hand it back only a
 // little at a time, so right after a start the resident size would be tens of MiB above what
 // the manager holds, at the moment a container limit is most likely to be reached (a restart
-// under load). A controller that never falls idle within idleWait is past its start: its
-// garbage is then the runtime's to return at its own pace.
+// under load). A manager started with no instance has nothing queued until the first ones
+// arrive, so its second release follows the first burst of them instead. A controller that
+// never falls idle within idleWait is past its start: its garbage is then the runtime's to
+// return at its own pace.
 type releaseAfterSync struct {
 	cache cache.Cache
 	kinds []client.Object
@@ -121,7 +123,7 @@ func (r releaseAfterSync) Start(ctx context.Context) error {
 	}
 	r.release("the cache's initial lists")
 	if r.idle != nil && r.drained(ctx) {
-		r.release("the initial reconcile")
+		r.release("the first reconciles")
 	}
 	return nil
 }
