@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -187,17 +188,25 @@ func controllerIdle(g prometheus.Gatherer, controller string) func() bool {
 				continue
 			}
 			for _, m := range f.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() != label || l.GetValue() != controller {
-						continue
-					}
-					if m.GetGauge().GetValue() != 0 {
-						return false
-					}
-					seen[f.GetName()] = true
+				if labelValue(m, label) != controller {
+					continue
 				}
+				if m.GetGauge().GetValue() != 0 {
+					return false
+				}
+				seen[f.GetName()] = true
 			}
 		}
 		return len(seen) == len(gauges)
 	}
+}
+
+// labelValue is the value of m's label name, or "" when it has none.
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
 }

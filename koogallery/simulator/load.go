@@ -244,25 +244,22 @@ func (a *loadAggregate) result(elapsed time.Duration) *LoadResult {
 	if elapsed > 0 {
 		r.PerSecond = float64(a.sent) / elapsed.Seconds()
 	}
-	l := a.latencies
+	r.SetLatencies(a.latencies)
+	return r
+}
+
+// SetLatencies sets the percentiles, maximum and mean from the calls' latencies, which it sorts;
+// none leaves them zero.
+func (r *LoadResult) SetLatencies(l []time.Duration) {
 	if len(l) == 0 {
-		return r
+		return
 	}
 	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 	pct := func(p float64) time.Duration { return l[int(p*float64(len(l)-1))] }
 	r.P50, r.P90, r.P95, r.P99, r.Max = pct(0.50), pct(0.90), pct(0.95), pct(0.99), l[len(l)-1]
-	r.Mean = Mean(l)
-	return r
-}
-
-// Mean is the mean of latencies; 0 for none.
-func Mean(latencies []time.Duration) time.Duration {
-	if len(latencies) == 0 {
-		return 0
-	}
 	var sum time.Duration
-	for _, d := range latencies {
+	for _, d := range l {
 		sum += d
 	}
-	return sum / time.Duration(len(latencies))
+	r.Mean = sum / time.Duration(len(l))
 }

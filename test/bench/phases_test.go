@@ -228,10 +228,8 @@ func (b *bench) paced(n int, rate float64, op func(i int) error) *simulator.Load
 }
 
 func summarize(lat []time.Duration, codes map[string]int, elapsed time.Duration) *simulator.LoadResult {
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
-	r := &simulator.LoadResult{Sent: len(lat), Codes: codes, Elapsed: elapsed, PerSecond: float64(len(lat)) / elapsed.Seconds(),
-		P50: pct(0.5), P90: pct(0.9), P95: pct(0.95), P99: pct(0.99), Max: lat[len(lat)-1], Mean: simulator.Mean(lat)}
+	r := &simulator.LoadResult{Sent: len(lat), Codes: codes, Elapsed: elapsed, PerSecond: float64(len(lat)) / elapsed.Seconds()}
+	r.SetLatencies(lat)
 	r.Succeeded = codes["written"]
 	r.Failed = r.Sent - r.Succeeded
 	return r
