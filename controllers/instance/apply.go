@@ -102,9 +102,12 @@ func hashObject(u *unstructured.Unstructured) (string, error) {
 }
 
 // live reads the current object, from the label-scoped cache for the kinds it holds (trimmed,
-// see managercache.TrimChild) and from the API server otherwise, or when the cache's copy is
-// older than the operator's last apply of it (the inventory's generation). It returns nil when
-// the object does not exist.
+// see managercache.TrimChild) and from the API server otherwise, or when the cache is behind the
+// operator's last apply of it: its copy is older than the generation the inventory records, or
+// it has none of an object the inventory says was applied (the API server gives kinds such as
+// ResourceQuota and LimitRange no generation, so for them absence is the only sign; taking it
+// for a deleted object would re-apply an unchanged one). It returns nil when the object does
+// not exist.
 func (r *Reconciler) live(ctx context.Context, s *scope, gvk schema.GroupVersionKind, namespace, name string) (*unstructured.Unstructured, error) {
 	key := client.ObjectKey{Namespace: namespace, Name: name}
 	if managercache.Holds(gvk) {
@@ -114,11 +117,11 @@ func (r *Reconciler) live(ctx context.Context, s *scope, gvk schema.GroupVersion
 		}
 		obj := typed.(client.Object)
 		err = r.Client.Get(ctx, key, obj)
-		applied := s.generationOf(refFor(gvk, name))
+		ref := refFor(gvk, name)
 		switch {
-		case apierrors.IsNotFound(err) && applied == 0:
+		case apierrors.IsNotFound(err) && s.entry(ref) == nil:
 			return nil, nil
-		case err == nil && obj.GetGeneration() >= applied:
+		case err == nil && obj.GetGeneration() >= s.generationOf(ref):
 			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 			if err != nil {
 				return nil, fmt.Errorf("converting %s %s: %w", gvk.Kind, name, err)
