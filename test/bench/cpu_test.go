@@ -78,6 +78,43 @@ func cpuSince(before map[string]time.Duration) map[string]time.Duration {
 	return now
 }
 
+// controlPlaneCPU is the CPU, in cores, the cluster's processes and the operator use together
+// over a window.
+func controlPlaneCPU(window time.Duration) float64 {
+	before := cpuTimes()
+	time.Sleep(window)
+	var used time.Duration
+	for _, g := range cpuGroups {
+		used += cpuSince(before)[g.label]
+	}
+	return float64(used) / float64(window)
+}
+
+// quietMargin is how far above the idle cluster's CPU a cluster counts as quiet: what an idle
+// cluster of thousands of instances spends more than an empty one, with room for a stray
+// resync.
+const quietMargin = 0.1
+
+// quietCluster waits until the reconcilers are idle and the cluster's processes are back near
+// the CPU they used idle before the first run (the namespace controller and the garbage
+// collector still removing a previous run's tenants, or etcd compacting, would otherwise land
+// in the next run's figures). It waits at most three minutes and says so if it gave up.
+func (b *bench) quietCluster() {
+	b.idle()
+	start := time.Now()
+	for {
+		cores := controlPlaneCPU(2 * time.Second)
+		if cores <= b.baseline+quietMargin {
+			b.t.Logf("cluster quiet after %s (%.2f cores, idle %.2f)", time.Since(start).Round(time.Second), cores, b.baseline)
+			return
+		}
+		if time.Since(start) > 3*time.Minute {
+			b.t.Logf("cluster still busy after %s (%.2f cores, idle %.2f): measuring anyway", time.Since(start).Round(time.Second), cores, b.baseline)
+			return
+		}
+	}
+}
+
 // cpuTable prints CPU milliseconds per tenant by process, for every operator run and the bare
 // run of the same orders.
 func (r *report) cpuTable(w func(string, ...any)) {
@@ -100,14 +137,14 @@ func (r *report) cpuTable(w func(string, ...any)) {
 		w("%s %.0f | %.0f |", line, perTenant(cpu["bench"], orders), perTenant(total, orders))
 	}
 	for _, p := range r.Provision {
-		run := "operator"
+		run := fmt.Sprintf("operator, pair %d", p.Pair)
 		if p.Audited {
 			run = "operator, audited"
 		}
 		row(run, p.Orders, p.CPU)
 		for _, bare := range r.Bare {
-			if bare.Orders == p.Orders && !p.Audited {
-				row("bare", bare.Orders, bare.CPU)
+			if bare.Orders == p.Orders && bare.Pair == p.Pair && !p.Audited {
+				row(fmt.Sprintf("bare, pair %d", bare.Pair), bare.Orders, bare.CPU)
 			}
 		}
 	}

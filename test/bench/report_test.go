@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,8 @@ type ceilingResult struct {
 }
 
 type provisionResult struct {
-	Orders, CPUs       int
+	Orders             int
+	Pair               int // which pair of its size, from 1; 0 for the audited run
 	Audited            bool
 	Load               *simulator.LoadResult
 	Total              time.Duration
@@ -124,14 +126,14 @@ func (r *report) markdown() string {
 	w("Raw write ceiling of the API server in this run: %.0f writes/s (%d ConfigMaps, 32 goroutines, no client limit).", r.Ceiling.PerSecond, r.Ceiling.Writes)
 	w("")
 	r.bareTable(w)
-	w("| orders | total | instances/s | Ready p50 | Ready p99 | operator writes/instance | reconciles/instance | operator writes/s | of ceiling | all writes/instance | all writes/s | of ceiling |")
-	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	w("| orders | pair | total | instances/s | Ready p50 | Ready p99 | operator writes/instance | reconciles/instance | operator writes/s | of ceiling | all writes/instance | all writes/s | of ceiling |")
+	w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range r.Provision {
-		note := ""
+		pair := strconv.Itoa(p.Pair)
 		if p.Audited {
-			note = " (audited)"
+			pair = "audited"
 		}
-		w("| %d%s | %s | %.1f | %s | %s | %.1f | %.1f | %.0f | %.0f %% | %.1f | %.0f | %.0f %% |", p.Orders, note, p.Total.Round(100*time.Millisecond),
+		w("| %d | %s | %s | %.1f | %s | %s | %.1f | %.1f | %.0f | %.0f %% | %.1f | %.0f | %.0f %% |", p.Orders, pair, p.Total.Round(100*time.Millisecond),
 			p.PerSecond, p.ReadyP50.Round(100*time.Millisecond), p.ReadyP99.Round(100*time.Millisecond),
 			p.Writes/float64(p.Orders), p.Reconciles/float64(p.Orders), p.WriteRate, 100*p.CeilingRatio,
 			p.ClusterWrites/float64(p.Orders), p.ClusterRate, 100*p.ClusterRatio)
@@ -186,8 +188,8 @@ func countTable(w func(string, ...any), what string, counts map[string]int) {
 	}
 }
 
-// bareTable compares each operator run with bare tenants of the same orders: the ceiling for
-// provisioning.
+// bareTable compares each operator run with the bare tenants of the same orders and pair: the
+// ceiling for provisioning. A size measured in several pairs gets the median of their ratios.
 func (r *report) bareTable(w func(string, ...any)) {
 	if len(r.Bare) == 0 {
 		return
@@ -195,21 +197,60 @@ func (r *report) bareTable(w func(string, ...any)) {
 	b0 := r.Bare[0]
 	w("Provisioning ceiling in this run: a plain client applies the objects the operator renders for the same orders "+
 		"(namespace, quota, limits, network policies, credentials, the plan's workload) with the manager's %d workers "+
-		"and client limit (%.0f/s, burst %d), and waits for every Deployment to be Available.", b0.Workers, b0.QPS, b0.Burst)
+		"and client limit (%.0f/s, burst %d), and waits for every Deployment to be Available. Every run starts once the "+
+		"cluster's CPU is back near what it used idle; the last size runs in %d pairs, each started by the other side "+
+		"than the pair before, and counts by their median.", b0.Workers, b0.QPS, b0.Burst, r.Settings.pairs)
 	w("")
-	w("| orders | bare total | bare tenants/s | bare Available p50 | bare Available p99 | operator tenants/s | operator ÷ bare |")
-	w("|---:|---:|---:|---:|---:|---:|---:|")
+	w("| orders | pair | first | bare total | bare tenants/s | bare Available p50 | bare Available p99 | operator total | operator tenants/s | operator ÷ bare |")
+	w("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	ratios := map[int][]float64{}
+	var sizes []int
 	for _, bare := range r.Bare {
-		ratio, op := "–", "–"
-		for _, p := range r.Provision {
-			if p.Orders == bare.Orders && !p.Audited {
-				op, ratio = fmt.Sprintf("%.1f", p.PerSecond), fmt.Sprintf("%.0f %%", 100*p.PerSecond/bare.PerSecond)
-			}
+		first, total, op, ratio := "operator", "–", "–", "–"
+		if bare.First {
+			first = "bare"
 		}
-		w("| %d | %s | %.1f | %s | %s | %s | %s |", bare.Orders, bare.Total.Round(100*time.Millisecond), bare.PerSecond,
-			bare.ReadyP50.Round(100*time.Millisecond), bare.ReadyP99.Round(100*time.Millisecond), op, ratio)
+		if p := r.operatorRun(bare.Orders, bare.Pair); p != nil {
+			q := p.PerSecond / bare.PerSecond
+			if len(ratios[bare.Orders]) == 0 {
+				sizes = append(sizes, bare.Orders)
+			}
+			ratios[bare.Orders] = append(ratios[bare.Orders], q)
+			total, op, ratio = p.Total.Round(100*time.Millisecond).String(), fmt.Sprintf("%.1f", p.PerSecond), fmt.Sprintf("%.0f %%", 100*q)
+		}
+		w("| %d | %d | %s | %s | %.1f | %s | %s | %s | %s | %s |", bare.Orders, bare.Pair, first, bare.Total.Round(100*time.Millisecond),
+			bare.PerSecond, bare.ReadyP50.Round(100*time.Millisecond), bare.ReadyP99.Round(100*time.Millisecond), total, op, ratio)
 	}
 	w("")
+	for _, n := range sizes {
+		if q := ratios[n]; len(q) > 1 {
+			each := make([]string, len(q))
+			for i, v := range q {
+				each[i] = fmt.Sprintf("%.0f %%", 100*v)
+			}
+			w("Operator ÷ bare for %d orders, median of %d pairs: **%.0f %%** (%s).", n, len(q), 100*median(q), strings.Join(each, ", "))
+			w("")
+		}
+	}
+}
+
+// operatorRun is the unaudited operator run of a pair.
+func (r *report) operatorRun(orders, pair int) *provisionResult {
+	for i, p := range r.Provision {
+		if p.Orders == orders && p.Pair == pair && !p.Audited {
+			return &r.Provision[i]
+		}
+	}
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func (r *report) find(call string, rate int) *latencyResult {

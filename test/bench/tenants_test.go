@@ -52,6 +52,8 @@ const labelBare = "bench.marketplace.dev/bare-tenant"
 // compared with.
 type bareResult struct {
 	Orders, Workers    int
+	Pair               int  // the operator run of the same orders it is compared with
+	First              bool // run before that operator run, not after it
 	QPS                float64
 	Burst              int
 	Total              time.Duration
@@ -367,6 +369,21 @@ func TestManagerFlag(t *testing.T) {
 	} {
 		if got := managerFlag(tc.args, workersFlag); got != tc.want {
 			t.Errorf("managerFlag(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{0.7}, 0.7},
+		{[]float64{0.9, 0.6, 0.8}, 0.8},
+		{[]float64{0.9, 0.6, 0.8, 0.7}, 0.75},
+	} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }
