@@ -83,9 +83,10 @@ func cpuSince(before map[string]time.Duration) map[string]time.Duration {
 func controlPlaneCPU(window time.Duration) float64 {
 	before := cpuTimes()
 	time.Sleep(window)
+	spent := cpuSince(before)
 	var used time.Duration
 	for _, g := range cpuGroups {
-		used += cpuSince(before)[g.label]
+		used += spent[g.label]
 	}
 	return float64(used) / float64(window)
 }
