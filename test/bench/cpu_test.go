@@ -79,7 +79,7 @@ func cpuSince(before map[string]time.Duration) map[string]time.Duration {
 }
 
 // controlPlaneCPU is the CPU, in cores, the cluster's processes and the operator use together
-// over a window.
+// over a window. The sleep is the measurement's interval, not a wait for a condition.
 func controlPlaneCPU(window time.Duration) float64 {
 	before := cpuTimes()
 	time.Sleep(window)
