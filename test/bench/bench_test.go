@@ -30,13 +30,14 @@ func TestBench(t *testing.T) {
 	rep.Ceiling = b.ceiling(s.ceiling)
 	t.Logf("raw write ceiling %.0f/s", rep.Ceiling.PerSecond)
 
-	// Each size provisioned by the operator and by the bare client, unaudited: the audit log
-	// costs the API server most for the largest requests (the custom resource's writes with
-	// their bodies), which would weigh on the operator's side of the ratio. The last size's
-	// runs are short enough that whatever the cluster does besides lands in one side of a pair,
-	// so it is measured in several pairs, each starting with the other side than the pair
-	// before, and reported by the median. Every run starts on a quiet cluster. The first
-	// operator run is profiled, and the bare run beside it.
+	// Each size provisioned by the operator, by the bare client, and by the bare client with
+	// each tenant's custom resource (bareCRGVK), unaudited: the audit log costs the API server
+	// most for the largest requests (the custom resource's writes with their bodies), which
+	// would weigh on the operator's side of the ratio. The last size's runs are short enough
+	// that whatever the cluster does besides lands in one run of a pair, so it is measured in
+	// several pairs (an operator run and its two bare runs), each starting one side later than
+	// the pair before, and reported by the median. Every run starts on a quiet cluster. The
+	// first operator run is profiled, and the bare run beside it.
 	var names []string
 	for i, n := range s.provision {
 		pairs := 1
@@ -63,17 +64,29 @@ func TestBench(t *testing.T) {
 					rep.Memory = append(rep.Memory, b.memory(b.instanceCount(), "after provisioning them"))
 				}
 			}
-			bare := func(bareFirst bool) {
-				r := b.bareRun(fmt.Sprintf("BARE%c%d", 'A'+i, pair), n, first)
+			bare := func(withCR, bareFirst bool) {
+				prefix := fmt.Sprintf("BARE%c%d", 'A'+i, pair)
+				if withCR {
+					prefix = fmt.Sprintf("BCR%c%d", 'A'+i, pair)
+				}
+				r := b.bareRun(prefix, n, first && !withCR, withCR)
 				r.Pair, r.First = pair, bareFirst
 				rep.Bare = append(rep.Bare, r)
 			}
-			if pair%2 == 0 {
-				bare(true)
+			// The three sides in turn: each round starts one side later than the round before.
+			switch pair % 3 {
+			case 1:
 				operator()
-			} else {
+				bare(false, false)
+				bare(true, false)
+			case 2:
+				bare(false, true)
+				bare(true, true)
 				operator()
-				bare(false)
+			default:
+				bare(true, true)
+				operator()
+				bare(false, false)
 			}
 		}
 	}
@@ -119,17 +132,20 @@ func TestBench(t *testing.T) {
 	}
 }
 
-// bareRun provisions the bare tenants of an operator run's size once the operator is idle, and
-// removes them again. A profiled run profiles the API server as the first operator run does,
+// bareRun provisions the bare tenants of an operator run's size once the operator is idle, with
+// their custom resources or without, and removes them again. A profiled run profiles the API server as the first operator run does,
 // for a side by side.
-func (b *bench) bareRun(prefix string, n int, profiled bool) bareResult {
+func (b *bench) bareRun(prefix string, n int, profiled, withCR bool) bareResult {
 	b.quietCluster()
 	if profiled {
 		go b.apiServerProfile("apiserver-bare.pprof")
 	}
-	r := b.bareTenants(prefix, n)
-	b.t.Logf("bare: %d tenants in %s", n, r.Total)
+	r := b.bareTenants(prefix, n, withCR)
+	b.t.Logf("bare (custom resource %t): %d tenants in %s", withCR, n, r.Total)
 	b.removeBareTenants()
+	if withCR {
+		b.removeBareCRs()
+	}
 	return r
 }
 

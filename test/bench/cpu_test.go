@@ -145,7 +145,7 @@ func (r *report) cpuTable(w func(string, ...any)) {
 		row(run, p.Orders, p.CPU)
 		for _, bare := range r.Bare {
 			if bare.Orders == p.Orders && bare.Pair == p.Pair && !p.Audited {
-				row(fmt.Sprintf("bare, pair %d", bare.Pair), bare.Orders, bare.CPU)
+				row(fmt.Sprintf("%s, pair %d", bare.client(), bare.Pair), bare.Orders, bare.CPU)
 			}
 		}
 	}

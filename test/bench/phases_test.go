@@ -96,6 +96,7 @@ func (b *bench) provision(prefix string, n int, audited bool, ceil ceilingResult
 	r.Reconciles = reconciles(after) - reconciles(before)
 	r.WriteRate = r.Writes / r.Total.Seconds()
 	r.CeilingRatio = r.WriteRate / ceil.PerSecond
+	r.Mix = mixSince(clusterBefore, clusterAfter, n)
 	r.ClusterWrites = clusterWrites(clusterAfter) - clusterWrites(clusterBefore)
 	r.ClusterRate = r.ClusterWrites / r.Total.Seconds()
 	r.ClusterRatio = r.ClusterRate / ceil.PerSecond

@@ -170,6 +170,8 @@ func setup(t *testing.T) *bench {
 	if err := b.cluster.InstallCRDs(ctx); err != nil {
 		t.Fatal(err)
 	}
+	b.installBareCRD()
+	b.awaitGCMonitors()
 	b.koo = simulator.NewOpenAPIServer(b.keys["ak"], b.keys["sk"])
 	openAPI := serve(t, b.koo)
 	keysDir := filepath.Join(tmp, "keys")

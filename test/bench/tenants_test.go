@@ -5,6 +5,9 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -52,6 +55,7 @@ const labelBare = "bench.marketplace.dev/bare-tenant"
 // compared with.
 type bareResult struct {
 	Orders, Workers    int
+	CR                 bool // with each tenant's custom resource, its status and its Event (bareCRGVK)
 	Pair               int  // the operator run of the same orders it is compared with
 	First              bool // run before that operator run, not after it
 	QPS                float64
@@ -60,6 +64,7 @@ type bareResult struct {
 	PerSecond          float64
 	ReadyP50, ReadyP99 time.Duration
 	CPU                map[string]time.Duration
+	Mix                apiMix
 }
 
 // managerFlag is the manager's value of a numeric flag: as BENCH_OPERATOR_ARGS sets it, else
@@ -92,36 +97,41 @@ func managerFlag(args []string, name string) float64 {
 // operator's bookkeeping is missing: the MarketplaceInstance and its status (with its
 // inventory), the finalizer, the Query Order call, the Event of each tenant's Ready, and the
 // owner references (without an owner in the cluster the garbage collector would delete the
-// objects).
-func (b *bench) bareTenants(prefix string, n int) bareResult {
+// objects). withCR adds that bookkeeping back but for the marketplace's side (see bareCRGVK):
+// each tenant starts with its custom resource and ends with its Ready status and Event, which
+// the same workers write as each Deployment becomes Available, ahead of new tenants.
+func (b *bench) bareTenants(prefix string, n int, withCR bool) bareResult {
 	args := b.settings.operatorArgs
-	r := bareResult{Orders: n, Workers: int(managerFlag(args, workersFlag)),
+	r := bareResult{Orders: n, CR: withCR, Workers: int(managerFlag(args, workersFlag)),
 		QPS: managerFlag(args, qpsFlag), Burst: int(managerFlag(args, burstFlag))}
 	plan := &saasv1alpha1.MarketplacePlan{}
 	if err := b.cluster.Admin.Get(b.ctx, client.ObjectKey{Name: testenv.BasicPlan}, plan); err != nil {
 		b.t.Fatal(err)
 	}
 	c := b.limitedClient(float32(r.QPS), r.Burst)
-	watch := b.watchBareDeployments()
+	t := newBareRun(n, prefix)
+	watch := b.watchBareDeployments(func(ns string) {
+		if i, ok := t.index[ns]; ok && withCR {
+			t.available <- i
+		}
+	})
 	defer watch.stop()
 
-	var next atomic.Int64
+	timeout := 2*time.Minute + time.Duration(n)*300*time.Millisecond
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, r.Workers)
-	namespaces := make([]string, n)
+	clusterBefore := b.apiServerMetrics()
 	cpu := cpuTimes()
 	start := time.Now()
 	for range r.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				inst := bareInstance(prefix, i)
-				namespaces[i] = render.NamespaceName(inst.Name)
-				if err := applyTenant(b.ctx, c, inst, plan); err != nil {
-					errs <- fmt.Errorf("tenant %d: %w", i, err)
-					return
-				}
+			if err := t.work(ctx, c, plan, withCR); err != nil {
+				errs <- err
+				cancel()
 			}
 		}()
 	}
@@ -130,8 +140,14 @@ func (b *bench) bareTenants(prefix string, n int) bareResult {
 	for err := range errs {
 		b.t.Fatalf("bare tenants: %v", err)
 	}
-	times := watch.await(b, namespaces, 2*time.Minute+time.Duration(n)*300*time.Millisecond)
+	times := t.ready
+	if !withCR {
+		times = watch.await(b, t.namespaces, timeout)
+	} else if ctx.Err() != nil {
+		b.t.Fatalf("bare tenants with their custom resource not Ready after %s", timeout)
+	}
 	r.CPU = cpuSince(cpu)
+	r.Mix = mixSince(clusterBefore, b.apiServerMetrics(), n)
 	lat := make([]time.Duration, len(times))
 	for i, at := range times {
 		lat[i] = at.Sub(start)
@@ -141,6 +157,122 @@ func (b *bench) bareTenants(prefix string, n int) bareResult {
 	r.PerSecond = float64(n) / r.Total.Seconds()
 	r.ReadyP50, r.ReadyP99 = lat[len(lat)/2], lat[(len(lat)-1)*99/100]
 	return r
+}
+
+// bareRun is the shared state of one bare provisioning run's workers.
+type bareRun struct {
+	n          int
+	next       atomic.Int64
+	insts      []*saasv1alpha1.MarketplaceInstance
+	namespaces []string
+	index      map[string]int // namespace -> tenant
+	// With the custom resource: each tenant's resource as its first status write left it,
+	// closed once that write is done, the tenants whose Deployment became Available, when each
+	// was marked Ready, and how many are left.
+	crs       []*unstructured.Unstructured
+	status    []saasv1alpha1.MarketplaceInstanceStatus
+	applied   []chan struct{}
+	available chan int
+	ready     []time.Time
+	left      atomic.Int64
+	done      chan struct{}
+}
+
+func newBareRun(n int, prefix string) *bareRun {
+	t := &bareRun{n: n, insts: make([]*saasv1alpha1.MarketplaceInstance, n), namespaces: make([]string, n), index: map[string]int{},
+		crs: make([]*unstructured.Unstructured, n), status: make([]saasv1alpha1.MarketplaceInstanceStatus, n),
+		applied: make([]chan struct{}, n), available: make(chan int, n), ready: make([]time.Time, n), done: make(chan struct{})}
+	for i := range n {
+		t.insts[i] = bareInstance(prefix, i)
+		t.namespaces[i] = render.NamespaceName(t.insts[i].Name)
+		t.index[t.namespaces[i]] = i
+		t.applied[i] = make(chan struct{})
+	}
+	t.left.Store(int64(n))
+	return t
+}
+
+// work is one worker: a tenant whose Deployment became Available first, as the operator's
+// readinessFirst, then the next new tenant; with the custom resource it stays until every
+// tenant is Ready.
+func (t *bareRun) work(ctx context.Context, c client.Client, plan *saasv1alpha1.MarketplacePlan, withCR bool) error {
+	for {
+		select {
+		case i := <-t.available:
+			if err := t.markReady(ctx, c, i); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		if i := int(t.next.Add(1)) - 1; i < t.n {
+			if err := t.provision(ctx, c, plan, i, withCR); err != nil {
+				return fmt.Errorf("tenant %d: %w", i, err)
+			}
+			continue
+		}
+		if !withCR {
+			return nil
+		}
+		select {
+		case i := <-t.available:
+			if err := t.markReady(ctx, c, i); err != nil {
+				return err
+			}
+		case <-t.done:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (t *bareRun) provision(ctx context.Context, c client.Client, plan *saasv1alpha1.MarketplacePlan, i int, withCR bool) error {
+	inst := t.insts[i]
+	if !withCR {
+		_, err := applyTenant(ctx, c, inst, plan, nil)
+		return err
+	}
+	cr, err := newBareCR(inst)
+	if err != nil {
+		return err
+	}
+	if err := c.Create(ctx, cr); err != nil {
+		return fmt.Errorf("creating its custom resource: %w", err)
+	}
+	owner := bareOwner(cr)
+	inventory, err := applyTenant(ctx, c, inst, plan, &owner)
+	if err != nil {
+		return err
+	}
+	base := cr.DeepCopy()
+	t.status[i] = provisioningStatus(inst, plan, inventory)
+	if err := setStatus(cr, t.status[i]); err != nil {
+		return err
+	}
+	if err := c.Status().Patch(ctx, cr, client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("patching its status: %w", err)
+	}
+	t.crs[i] = cr
+	close(t.applied[i])
+	return nil
+}
+
+// markReady writes tenant i's Ready once its first status write is done.
+func (t *bareRun) markReady(ctx context.Context, c client.Client, i int) error {
+	select {
+	case <-t.applied[i]:
+	case <-ctx.Done():
+		return nil
+	}
+	if err := writeReady(ctx, c, t.crs[i], t.status[i]); err != nil {
+		return err
+	}
+	t.ready[i] = time.Now()
+	if t.left.Add(-1) == 0 {
+		close(t.done)
+	}
+	return nil
 }
 
 // bareInstance is the instance the webhook would create for order i of a load run, in memory
@@ -156,8 +288,10 @@ func bareInstance(prefix string, i int) *saasv1alpha1.MarketplaceInstance {
 }
 
 // applyTenant writes one tenant in the order of the reconciler's steps: namespace, quota and
-// limits, network policies, entitlement, credentials, the plan's workload.
-func applyTenant(ctx context.Context, c client.Client, inst *saasv1alpha1.MarketplaceInstance, plan *saasv1alpha1.MarketplacePlan) error {
+// limits, network policies, entitlement, credentials, the plan's workload. With an owner, every
+// object carries it as its controller reference, and the inventory of what was applied is
+// returned as the reconciler keeps it.
+func applyTenant(ctx context.Context, c client.Client, inst *saasv1alpha1.MarketplaceInstance, plan *saasv1alpha1.MarketplacePlan, owner *metav1.OwnerReference) ([]saasv1alpha1.ResourceRef, error) {
 	objs := []client.Object{render.Namespace(inst)}
 	if q := render.ResourceQuota(inst, plan); q != nil {
 		objs = append(objs, q)
@@ -174,51 +308,79 @@ func applyTenant(ctx context.Context, c client.Client, inst *saasv1alpha1.Market
 	}
 	entitlement, err := render.EntitlementConfigMap(inst, plan.Name, false)
 	if err != nil {
-		return fmt.Errorf("rendering the entitlement: %w", err)
+		return nil, fmt.Errorf("rendering the entitlement: %w", err)
 	}
 	objs = append(objs, entitlement)
+	var inventory []saasv1alpha1.ResourceRef
+	apply := func(o client.Object) error {
+		ref, err := applyBare(ctx, c, o, owner)
+		inventory = append(inventory, ref)
+		return err
+	}
 	for _, o := range objs {
-		if err := applyBare(ctx, c, o); err != nil {
-			return err
+		if err := apply(o); err != nil {
+			return nil, err
 		}
 	}
 	password, err := render.GeneratePassword(rand.Reader)
 	if err != nil {
-		return fmt.Errorf("generating password: %w", err)
+		return nil, fmt.Errorf("generating password: %w", err)
 	}
 	secret := render.CredentialsSecret(inst, render.AdminUserName(plan), password)
 	relabel(secret)
+	if owner != nil {
+		secret.SetOwnerReferences([]metav1.OwnerReference{*owner})
+	}
 	if err := c.Create(ctx, secret); err != nil {
-		return fmt.Errorf("creating credentials secret: %w", err)
+		return nil, fmt.Errorf("creating credentials secret: %w", err)
 	}
 	workload, err := render.Workload(inst, plan, render.Policy{})
 	if err != nil {
-		return fmt.Errorf("rendering the workload: %w", err)
+		return nil, fmt.Errorf("rendering the workload: %w", err)
 	}
 	for _, o := range workload {
-		if err := applyBare(ctx, c, o); err != nil {
-			return err
+		if err := apply(o); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	sort.Slice(inventory, func(i, j int) bool {
+		a, b := inventory[i], inventory[j]
+		return a.APIVersion+"/"+a.Kind+"/"+a.Name < b.APIVersion+"/"+b.Kind+"/"+b.Name
+	})
+	return inventory, nil
 }
 
-func applyBare(ctx context.Context, c client.Client, obj client.Object) error {
+// applyBare applies obj with owner, if any, as its controller reference, and returns its entry in
+// the inventory: the hash of what was applied and the generation the apply left.
+func applyBare(ctx context.Context, c client.Client, obj client.Object, owner *metav1.OwnerReference) (saasv1alpha1.ResourceRef, error) {
 	relabel(obj)
+	if owner != nil {
+		obj.SetOwnerReferences([]metav1.OwnerReference{*owner})
+	}
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 		if err != nil {
-			return fmt.Errorf("converting %T %s: %w", obj, obj.GetName(), err)
+			return saasv1alpha1.ResourceRef{}, fmt.Errorf("converting %T %s: %w", obj, obj.GetName(), err)
 		}
 		u = &unstructured.Unstructured{Object: m}
 	}
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u.Object, "status")
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(render.FieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+	ref := saasv1alpha1.ResourceRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Name: u.GetName()}
+	if owner != nil {
+		raw, err := json.Marshal(u.Object)
+		if err != nil {
+			return ref, err
+		}
+		sum := sha256.Sum256(raw)
+		ref.AppliedHash = hex.EncodeToString(sum[:8])
 	}
-	return nil
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(render.FieldOwner), client.ForceOwnership); err != nil {
+		return ref, fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	ref.Generation = u.GetGeneration()
+	return ref, nil
 }
 
 // relabel swaps the instance label for labelBare, keeping its value.
@@ -251,7 +413,8 @@ type bareWatch struct {
 	ready map[string]time.Time // namespace -> when
 }
 
-func (b *bench) watchBareDeployments() *bareWatch {
+// onAvailable, if not nil, is told each namespace once, when its Deployment first is Available.
+func (b *bench) watchBareDeployments(onAvailable func(namespace string)) *bareWatch {
 	rc, err := b.cluster.RESTConfig("admin")
 	if err != nil {
 		b.t.Fatal(err)
@@ -277,9 +440,13 @@ func (b *bench) watchBareDeployments() *bareWatch {
 			return
 		}
 		w.mu.Lock()
-		defer w.mu.Unlock()
-		if _, done := w.ready[d.Namespace]; !done {
+		_, done := w.ready[d.Namespace]
+		if !done {
 			w.ready[d.Namespace] = time.Now()
+		}
+		w.mu.Unlock()
+		if !done && onAvailable != nil {
+			onAvailable(d.Namespace)
 		}
 	}
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
