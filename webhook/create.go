@@ -52,7 +52,7 @@ func (s *Server) newInstance(ctx context.Context, c *call, req *koogallery.NewIn
 	inst := &saasv1alpha1.MarketplaceInstance{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   InstanceName(req.OrderLineID),
-			Labels: map[string]string{LabelInstanceIDHash: instanceIDHash(req.BusinessID)},
+			Labels: map[string]string{LabelInstanceIDHash: InstanceIDHash(req.BusinessID)},
 			// The call goes into status.history through the reconciler's first status write.
 			Annotations: map[string]string{saasv1alpha1.AnnotationCalls: calls},
 			// Set now rather than by the reconciler's first pass: one write less per instance.

@@ -83,7 +83,7 @@ func (s *Server) findLive(ctx context.Context, ids []string, found map[string]*s
 	hashes := make([]string, 0, len(ids))
 	byHash := make(map[string]string, len(ids))
 	for _, id := range ids {
-		h := instanceIDHash(id)
+		h := InstanceIDHash(id)
 		hashes = append(hashes, h)
 		byHash[h] = id
 	}

@@ -85,7 +85,8 @@ func isDebugInstanceID(id string) bool {
 	return err == nil
 }
 
-func instanceIDHash(id string) string { return shortHash(id, 40) }
+// InstanceIDHash is the LabelInstanceIDHash value of an instance with this instanceId.
+func InstanceIDHash(id string) string { return shortHash(id, 40) }
 
 func shortHash(s string, n int) string {
 	sum := sha256.Sum256([]byte(s))

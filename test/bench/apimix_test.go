@@ -25,9 +25,6 @@ func mixSince(before, after map[string]float64, tenants int) apiMix {
 		}
 		name, labels := parseSeries(series)
 		resource := labels["resource"]
-		if resource == "" {
-			resource = strings.ToLower(labels["kind"])
-		}
 		if g := labels["group"]; g != "" {
 			resource += "." + g
 		}

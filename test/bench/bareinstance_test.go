@@ -4,9 +4,6 @@ package bench
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/internal/rig"
 	"github.com/marketplace-operator/marketplace-operator/koogallery"
 	"github.com/marketplace-operator/marketplace-operator/render"
 	"github.com/marketplace-operator/marketplace-operator/webhook"
@@ -67,18 +65,9 @@ func (b *bench) installBareCRD() {
 	if err := b.cluster.Admin.Create(b.ctx, crd); err != nil {
 		b.t.Fatal(err)
 	}
-	NewWithT(b.t).Eventually(func(g Gomega) {
-		got := &unstructured.Unstructured{}
-		got.SetGroupVersionKind(crd.GroupVersionKind())
-		g.Expect(b.cluster.Admin.Get(b.ctx, client.ObjectKey{Name: bareCRDName}, got)).To(Succeed())
-		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-		established := false
-		for _, c := range conds {
-			m, _ := c.(map[string]any)
-			established = established || m["type"] == "Established" && m["status"] == "True"
-		}
-		g.Expect(established).To(BeTrue(), "CRD %s not established", bareCRDName)
-	}).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
+	if err := rig.WaitEstablished(b.ctx, b.cluster.Admin, bareCRDName); err != nil {
+		b.t.Fatal(err)
+	}
 }
 
 // awaitGCMonitors waits until the garbage collector watches the MarketplaceInstance and
@@ -89,14 +78,10 @@ func (b *bench) installBareCRD() {
 // before the operator starts, which would otherwise reconcile the probe instance.
 func (b *bench) awaitGCMonitors() {
 	for _, gvk := range []schema.GroupVersionKind{saasv1alpha1.GroupVersion.WithKind("MarketplaceInstance"), bareCRGVK} {
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(bareInstance("GCPROBE", 0))
+		probe, err := asKind(bareInstance("GCPROBE", 0), gvk)
 		if err != nil {
 			b.t.Fatal(err)
 		}
-		probe := &unstructured.Unstructured{Object: m}
-		probe.SetGroupVersionKind(gvk)
-		unstructured.RemoveNestedField(probe.Object, "metadata", "creationTimestamp")
-		unstructured.RemoveNestedField(probe.Object, "status")
 		if err := b.cluster.Admin.Create(b.ctx, probe); err != nil {
 			b.t.Fatal(err)
 		}
@@ -119,19 +104,21 @@ func newBareCR(inst *saasv1alpha1.MarketplaceInstance) (*unstructured.Unstructur
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(inst.Spec.InstanceID))
 	cr := inst.DeepCopy()
-	cr.Labels = map[string]string{webhook.LabelInstanceIDHash: hex.EncodeToString(sum[:])[:40]}
+	cr.Labels = map[string]string{webhook.LabelInstanceIDHash: webhook.InstanceIDHash(inst.Spec.InstanceID)}
 	cr.Annotations = map[string]string{saasv1alpha1.AnnotationCalls: calls}
 	cr.Finalizers = []string{saasv1alpha1.FinalizerRelease}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cr)
+	return asKind(cr, bareCRGVK)
+}
+
+// asKind is inst as an unstructured object of another kind, as it is written: without the
+// creation time and the status the API server sets.
+func asKind(inst *saasv1alpha1.MarketplaceInstance, gvk schema.GroupVersionKind) (*unstructured.Unstructured, error) {
+	u, err := toWritten(inst)
 	if err != nil {
 		return nil, err
 	}
-	u := &unstructured.Unstructured{Object: m}
-	u.SetGroupVersionKind(bareCRGVK)
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	unstructured.RemoveNestedField(u.Object, "status")
+	u.SetGroupVersionKind(gvk)
 	return u, nil
 }
 
@@ -211,12 +198,8 @@ func writeReady(ctx context.Context, c client.Client, cr *unstructured.Unstructu
 
 // setStatus replaces cr's status with s.
 func setStatus(cr *unstructured.Unstructured, s saasv1alpha1.MarketplaceInstanceStatus) error {
-	raw, err := json.Marshal(s)
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&s)
 	if err != nil {
-		return err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
 		return err
 	}
 	cr.Object["status"] = m

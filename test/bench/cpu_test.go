@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	. "github.com/onsi/gomega"
 )
 
 // cpuGroups name the processes whose CPU time a provisioning run reports, by the kernel's
@@ -78,17 +80,29 @@ func cpuSince(before map[string]time.Duration) map[string]time.Duration {
 	return now
 }
 
-// controlPlaneCPU is the CPU, in cores, the cluster's processes and the operator use together
-// over a window. The sleep is the measurement's interval, not a wait for a condition.
-func controlPlaneCPU(window time.Duration) float64 {
-	before := cpuTimes()
-	time.Sleep(window)
-	spent := cpuSince(before)
+// cpuMeter reads the CPU, in cores, that the cluster's processes and the operator used together
+// since its previous reading.
+type cpuMeter struct {
+	at    time.Time
+	times map[string]time.Duration
+}
+
+func newCPUMeter() *cpuMeter { return &cpuMeter{at: time.Now(), times: cpuTimes()} }
+
+// read returns the cores used since the previous reading, and starts the next one; a window
+// shorter than shortest is not read (false).
+func (m *cpuMeter) read(shortest time.Duration) (float64, bool) {
+	window := time.Since(m.at)
+	if window < shortest {
+		return 0, false
+	}
+	spent := cpuSince(m.times)
 	var used time.Duration
 	for _, g := range cpuGroups {
 		used += spent[g.label]
 	}
-	return float64(used) / float64(window)
+	m.at, m.times = time.Now(), cpuTimes()
+	return float64(used) / float64(window), true
 }
 
 // quietMargin is how far above the idle cluster's CPU a cluster counts as quiet: what an idle
@@ -102,18 +116,20 @@ const quietMargin = 0.1
 // in the next run's figures). It waits at most three minutes and says so if it gave up.
 func (b *bench) quietCluster() {
 	b.idle()
-	start := time.Now()
-	for {
-		cores := controlPlaneCPU(2 * time.Second)
-		if cores <= b.baseline+quietMargin {
-			b.t.Logf("cluster quiet after %s (%.2f cores, idle %.2f)", time.Since(start).Round(time.Second), cores, b.baseline)
-			return
+	start, meter, cores := time.Now(), newCPUMeter(), 0.0
+	// Running out of time is not a failure: the run is measured anyway, and the log says so.
+	quiet := NewGomega(func(string, ...int) {}).Eventually(func() bool {
+		c, ok := meter.read(time.Second)
+		if ok {
+			cores = c
 		}
-		if time.Since(start) > 3*time.Minute {
-			b.t.Logf("cluster still busy after %s (%.2f cores, idle %.2f): measuring anyway", time.Since(start).Round(time.Second), cores, b.baseline)
-			return
-		}
+		return ok && c <= b.baseline+quietMargin
+	}).WithTimeout(3 * time.Minute).WithPolling(2 * time.Second).Should(BeTrue())
+	if quiet {
+		b.t.Logf("cluster quiet after %s (%.2f cores, idle %.2f)", time.Since(start).Round(time.Second), cores, b.baseline)
+		return
 	}
+	b.t.Logf("cluster still busy after %s (%.2f cores, idle %.2f): measuring anyway", time.Since(start).Round(time.Second), cores, b.baseline)
 }
 
 // cpuTable prints CPU milliseconds per tenant by process, for every operator run and the bare

@@ -415,11 +415,17 @@ func (b *bench) instanceCount() int {
 // quiet measures the operator's writes over a window in which nothing asks for a change.
 func (b *bench) quiet(window time.Duration) float64 {
 	before := writes(b.metrics())
+	b.wait(window)
+	return writes(b.metrics()) - before
+}
+
+// wait lets a measurement's window pass (nothing to await: the window is the measurement), or
+// ends with the test.
+func (b *bench) wait(window time.Duration) {
 	select {
 	case <-time.After(window):
 	case <-b.ctx.Done():
 	}
-	return writes(b.metrics()) - before
 }
 
 // profile fetches a pprof profile into the results folder.

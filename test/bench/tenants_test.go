@@ -109,9 +109,9 @@ func (b *bench) bareTenants(prefix string, n int, withCR bool) bareResult {
 		b.t.Fatal(err)
 	}
 	c := b.limitedClient(float32(r.QPS), r.Burst)
-	t := newBareRun(n, prefix)
+	t := newBareRun(n, prefix, withCR)
 	watch := b.watchBareDeployments(func(ns string) {
-		if i, ok := t.index[ns]; ok && withCR {
+		if i, ok := t.index[ns]; ok && t.withCR {
 			t.available <- i
 		}
 	})
@@ -129,7 +129,7 @@ func (b *bench) bareTenants(prefix string, n int, withCR bool) bareResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := t.work(ctx, c, plan, withCR); err != nil {
+			if err := t.work(ctx, c, plan); err != nil {
 				errs <- err
 				cancel()
 			}
@@ -161,7 +161,7 @@ func (b *bench) bareTenants(prefix string, n int, withCR bool) bareResult {
 
 // bareRun is the shared state of one bare provisioning run's workers.
 type bareRun struct {
-	n          int
+	withCR     bool
 	next       atomic.Int64
 	insts      []*saasv1alpha1.MarketplaceInstance
 	namespaces []string
@@ -178,8 +178,8 @@ type bareRun struct {
 	done      chan struct{}
 }
 
-func newBareRun(n int, prefix string) *bareRun {
-	t := &bareRun{n: n, insts: make([]*saasv1alpha1.MarketplaceInstance, n), namespaces: make([]string, n), index: map[string]int{},
+func newBareRun(n int, prefix string, withCR bool) *bareRun {
+	t := &bareRun{withCR: withCR, insts: make([]*saasv1alpha1.MarketplaceInstance, n), namespaces: make([]string, n), index: map[string]int{},
 		crs: make([]*unstructured.Unstructured, n), status: make([]saasv1alpha1.MarketplaceInstanceStatus, n),
 		applied: make([]chan struct{}, n), available: make(chan int, n), ready: make([]time.Time, n), done: make(chan struct{})}
 	for i := range n {
@@ -195,7 +195,7 @@ func newBareRun(n int, prefix string) *bareRun {
 // work is one worker: a tenant whose Deployment became Available first, as the operator's
 // readinessFirst, then the next new tenant; with the custom resource it stays until every
 // tenant is Ready.
-func (t *bareRun) work(ctx context.Context, c client.Client, plan *saasv1alpha1.MarketplacePlan, withCR bool) error {
+func (t *bareRun) work(ctx context.Context, c client.Client, plan *saasv1alpha1.MarketplacePlan) error {
 	for {
 		select {
 		case i := <-t.available:
@@ -205,13 +205,13 @@ func (t *bareRun) work(ctx context.Context, c client.Client, plan *saasv1alpha1.
 			continue
 		default:
 		}
-		if i := int(t.next.Add(1)) - 1; i < t.n {
-			if err := t.provision(ctx, c, plan, i, withCR); err != nil {
+		if i := int(t.next.Add(1)) - 1; i < len(t.insts) {
+			if err := t.provision(ctx, c, plan, i); err != nil {
 				return fmt.Errorf("tenant %d: %w", i, err)
 			}
 			continue
 		}
-		if !withCR {
+		if !t.withCR {
 			return nil
 		}
 		select {
@@ -227,9 +227,9 @@ func (t *bareRun) work(ctx context.Context, c client.Client, plan *saasv1alpha1.
 	}
 }
 
-func (t *bareRun) provision(ctx context.Context, c client.Client, plan *saasv1alpha1.MarketplacePlan, i int, withCR bool) error {
+func (t *bareRun) provision(ctx context.Context, c client.Client, plan *saasv1alpha1.MarketplacePlan, i int) error {
 	inst := t.insts[i]
-	if !withCR {
+	if !t.withCR {
 		_, err := applyTenant(ctx, c, inst, plan, nil)
 		return err
 	}
@@ -357,16 +357,10 @@ func applyBare(ctx context.Context, c client.Client, obj client.Object, owner *m
 	if owner != nil {
 		obj.SetOwnerReferences([]metav1.OwnerReference{*owner})
 	}
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-		if err != nil {
-			return saasv1alpha1.ResourceRef{}, fmt.Errorf("converting %T %s: %w", obj, obj.GetName(), err)
-		}
-		u = &unstructured.Unstructured{Object: m}
+	u, err := toWritten(obj)
+	if err != nil {
+		return saasv1alpha1.ResourceRef{}, err
 	}
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	unstructured.RemoveNestedField(u.Object, "status")
 	ref := saasv1alpha1.ResourceRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Name: u.GetName()}
 	if owner != nil {
 		raw, err := json.Marshal(u.Object)
@@ -381,6 +375,22 @@ func applyBare(ctx context.Context, c client.Client, obj client.Object, owner *m
 	}
 	ref.Generation = u.GetGeneration()
 	return ref, nil
+}
+
+// toWritten is obj as an unstructured object, as a client writes it: without the creation time
+// and the status the API server sets.
+func toWritten(obj client.Object) (*unstructured.Unstructured, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return nil, fmt.Errorf("converting %T %s: %w", obj, obj.GetName(), err)
+		}
+		u = &unstructured.Unstructured{Object: m}
+	}
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	return u, nil
 }
 
 // relabel swaps the instance label for labelBare, keeping its value.
