@@ -74,10 +74,10 @@ func TestAppReportedLifecycle(t *testing.T) {
 		g.Expect(apierrors.IsForbidden(denied)).To(BeTrue(), "want Forbidden, got %v", denied)
 	}
 
-	g.Eventually(func(g Gomega) { g.Expect(get(g, inst.Name).Status.Usage.PushedValue).To(Equal("10.5")) }).
+	g.Eventually(func(g Gomega) { g.Expect(get(g, inst.Name).Status.Usage).To(HaveField("PushedValue", "10.5")) }).
 		WithTimeout(15 * time.Second).Should(Succeed())
 	report(g, app, ns, "25")
-	g.Eventually(func(g Gomega) { g.Expect(get(g, inst.Name).Status.Usage.PushedValue).To(Equal("25")) }).
+	g.Eventually(func(g Gomega) { g.Expect(get(g, inst.Name).Status.Usage).To(HaveField("PushedValue", "25")) }).
 		WithTimeout(15 * time.Second).Should(Succeed())
 	report(g, app, ns, "20")
 	pushedUntil(t, inst.Name, time.Now().Add(2*interval))
