@@ -108,13 +108,23 @@ func TestKitLateOlderSyncsNeverUndoNewerOnes(t *testing.T) {
 	g.Expect(users()).To(BeEmpty(), "a user synced before its app was deleted stays deleted")
 
 	// A full department tree taken before a single delete does not bring the department back,
-	// and a single add older than the tree does not bring back what the tree left out.
+	// and a single add older than the tree does not bring back what the tree left out, nor add a
+	// department it did not list.
 	g.Expect(org(koogallery.FlagAdd, 7).ResultCode).To(ok)
 	g.Expect(kitSend(g, &koogallery.AllOrgSyncRequest{KitCommon: kitAt(id, at(9)), TenantID: "T",
 		OrgInfoList: koogallery.OrgInfoList{{OrgCode: "D2", OrgName: "Support"}}}).ResultCode).To(ok)
 	g.Expect(orgs()).To(BeEmpty())
 	g.Expect(org(koogallery.FlagAdd, 8).ResultCode).To(ok)
 	g.Expect(orgs()).To(BeEmpty(), "a single add older than the full tree brought back what the tree left out")
+	// The same for a department the tree never saw: synced before it, it arrives after it.
+	late3 := func(s int) koogallery.Reply {
+		return kitSend(g, &koogallery.SingleOrgSyncRequest{KitCommon: kitAt(id, at(s)), TenantID: "T", OrgCode: "D3",
+			OrgName: "Late", Flag: koogallery.NewInt(koogallery.FlagAdd)})
+	}
+	g.Expect(late3(8).ResultMsg).To(ContainSubstring("1 of 1 entries are older than what is stored and were not applied"))
+	g.Expect(entriesWith(g, ns, "departments", "orgCode", "D3")).To(BeEmpty(), "a department synced before the full tree was added after it")
+	g.Expect(late3(10).ResultCode).To(ok)
+	g.Expect(entriesWith(g, ns, "departments", "orgCode", "D3")).To(HaveLen(1), "a department synced after the full tree was refused")
 	g.Expect(org(koogallery.FlagDelete, 10).ResultCode).To(ok)
 	g.Expect(kitSend(g, &koogallery.AllOrgSyncRequest{KitCommon: kitAt(id, at(9)), TenantID: "T",
 		OrgInfoList: koogallery.OrgInfoList{{OrgCode: "D1", OrgName: "Sales"}, {OrgCode: "D2", OrgName: "Support"}}}).ResultCode).To(ok)

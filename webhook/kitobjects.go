@@ -53,7 +53,9 @@ type editFunc func(data map[string]string) map[string]*string
 //
 // The first decision is made on this replica's last copy of the object when it has one
 // (kitCopies): a stale copy costs a refused write and a read, and saves a read of up to a few
-// hundred KiB on every sync of a busy tenant.
+// hundred KiB on every sync of a busy tenant. Only a write tests a copy, so a decision to write
+// nothing is made again on a fresh read: a copy can miss entries written since (concurrent calls
+// put their copies in any order), and a sweep deciding on it would leave them in place.
 func (k *kitStore) edit(ctx context.Context, sc kitScope, obj kitObject, fn editFunc) error {
 	data, rv, cached := k.copies.get(sc.ns, obj)
 	for attempt := 0; attempt < maxKitAttempts; attempt++ {
@@ -63,11 +65,15 @@ func (k *kitStore) edit(ctx context.Context, sc kitScope, obj kitObject, fn edit
 				return err
 			}
 		}
-		cached = false
 		changes := fn(data)
 		if !changesAnything(data, changes) {
-			return nil
+			if !cached {
+				return nil
+			}
+			cached = false
+			continue
 		}
+		cached = false
 		err := k.write(ctx, sc, obj, rv, changes)
 		if !errors.Is(err, errKitRetry) {
 			return err

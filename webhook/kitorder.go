@@ -42,6 +42,9 @@ const (
 	entityApp    = "app"
 	entityUser   = "user"
 	entityOrg    = "org"
+	// entityTree is a tenant's last full department tree (allOrgSync): every department it
+	// keeps is stored at its time, so a department synced before it is not in it.
+	entityTree = "orgtree"
 )
 
 // kitEntity identifies one synced entity: a tenant, an app of a tenant, a user of an app, a
@@ -65,6 +68,8 @@ func (e kitEntity) lineage() []string {
 		keys = append(keys, tombKey(entityApp, e.tenant, e.app), tombKey(entityUser, e.tenant, e.app, e.name))
 	case entityOrg:
 		keys = append(keys, tombKey(entityOrg, e.tenant, e.name))
+	case entityTree:
+		keys = append(keys, tombKey(entityTree, e.tenant))
 	}
 	return keys
 }
@@ -102,10 +107,21 @@ func (b tombs) buried(t string, keys ...string) bool {
 	return false
 }
 
+// outdated reports whether a department synced at t is older than its tenant's last full tree,
+// which stores every department it keeps at its own time: so one synced before it, stored or
+// arriving late, was left out. A tie goes to the department, which the tree may have listed.
+func (b tombs) outdated(e kitEntity, t string) bool {
+	if e.kind != entityOrg {
+		return false
+	}
+	at, ok := b.at[tombKey(entityTree, e.tenant)]
+	return ok && t < at
+}
+
 // admits reports whether a sync at t may set the record of e, given its stored record (stored
 // false when there is none, then its sync time is meaningless).
 func (b tombs) admits(e kitEntity, t, storedAt string, stored bool) bool {
-	if b.buried(t, e.lineage()...) {
+	if b.buried(t, e.lineage()...) || b.outdated(e, t) {
 		return false
 	}
 	if stored {
@@ -197,7 +213,7 @@ func sweepEntries(obj kitObject, b tombs) editFunc {
 			e, at, parent, ok := decodeRecord(obj, v)
 			switch {
 			case !ok:
-			case b.buried(at, e.lineage()...):
+			case b.buried(at, e.lineage()...), b.outdated(e, at):
 				changes[key] = nil
 			case parent != "" && b.buried(at, tombKey(entityOrg, e.tenant, parent)):
 				if unlinked, err := unlinkParent(v); err == nil {

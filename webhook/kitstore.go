@@ -257,17 +257,19 @@ func (k *kitStore) singleOrgSync(ctx context.Context, sc kitScope, req *koogalle
 	return k.upsert(ctx, sc, t, b, map[kitObject][]kitEntry{obj: {en}})
 }
 
-// allOrgSync makes the tenant's department tree the list as of its timeStamp: the departments of
-// the tenant synced no later than that and missing from the list are deleted (and remembered as
-// deleted, so a late single add does not bring one back), the listed ones stored. A department
-// synced after the list was taken is left as it is.
+// allOrgSync makes the tenant's department tree the list as of its timeStamp: the listed
+// departments are stored, then the tree's time is remembered, which removes every department of
+// the tenant synced before it and refuses one that arrives late; the departments of the tenant
+// synced no later than that and missing from the list are remembered as deleted too, so their
+// sub-departments lose the link. A department synced after the list was taken is left as it is.
+// The listed ones are written first, so that a tenant app never reads a tree without them.
 func (k *kitStore) allOrgSync(ctx context.Context, sc kitScope, req *koogallery.AllOrgSyncRequest) error {
 	t := syncTime(req)
 	listed := make(map[string]bool, len(req.OrgInfoList))
 	for _, o := range req.OrgInfoList {
 		listed[o.OrgCode] = true
 	}
-	var gone []kitEntity
+	gone := []kitEntity{{kind: entityTree, tenant: req.TenantID}}
 	var mu sync.Mutex
 	err := k.each(orgShards(), func(obj kitObject) error {
 		data, _, err := k.read(ctx, sc, obj)
@@ -287,11 +289,6 @@ func (k *kitStore) allOrgSync(ctx context.Context, sc kitScope, req *koogallery.
 	if err != nil {
 		return err
 	}
-	if len(gone) > 0 {
-		if err := k.remove(ctx, sc, t, gone, orgShards()); err != nil {
-			return err
-		}
-	}
 	b, err := k.readTombs(ctx, sc)
 	if err != nil {
 		return err
@@ -304,7 +301,14 @@ func (k *kitStore) allOrgSync(ctx context.Context, sc kitScope, req *koogallery.
 		}
 		shards[obj] = append(shards[obj], en)
 	}
-	return k.upsert(ctx, sc, t, b, shards)
+	stored := k.upsert(ctx, sc, t, b, shards)
+	if na := (*notApplied)(nil); stored != nil && !errors.As(stored, &na) {
+		return stored
+	}
+	if err := k.remove(ctx, sc, t, gone, orgShards()); err != nil {
+		return err
+	}
+	return stored
 }
 
 func (k *kitStore) upsertOne(ctx context.Context, sc kitScope, t string, obj kitObject, en kitEntry) error {
