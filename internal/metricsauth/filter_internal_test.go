@@ -34,19 +34,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// serviceAccountToken returns a token the API server issues for a new service account.
-func serviceAccountToken(t *testing.T, name string) string {
+// serviceAccountToken returns a token the API server issues for a new service account, and its
+// user name. The name is new on every run: the API server's authoriser may still allow the user
+// of a previous run (go test -count) for a moment after its grant is removed.
+func serviceAccountToken(t *testing.T, name string) (string, string) {
 	t.Helper()
 	ctx := context.Background()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-", Namespace: "default"}}
 	if err := env.Client.Create(ctx, sa); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), sa) })
 	tr := &authenticationv1.TokenRequest{}
 	if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
 		t.Fatal(err)
 	}
-	return tr.Status.Token
+	return tr.Status.Token, "system:serviceaccount:default:" + sa.Name
 }
 
 func allow(t *testing.T, name, user string, urls ...string) {
@@ -61,6 +64,7 @@ func allow(t *testing.T, name, user string, urls ...string) {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
 	}
 }
 
@@ -87,8 +91,7 @@ func TestFilterAuthenticatesAndAuthorises(t *testing.T) {
 	h, err := filter(log, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("metrics")) }))
 	g.Expect(err).NotTo(HaveOccurred())
 
-	token := serviceAccountToken(t, "scraper")
-	user := "system:serviceaccount:default:scraper"
+	token, user := serviceAccountToken(t, "scraper")
 	for name, tc := range map[string]struct {
 		authorization string
 		code          int
@@ -116,8 +119,7 @@ func TestFilterAuthenticatesAndAuthorises(t *testing.T) {
 // asked about again at once, so a grant takes effect at the next scrape.
 func TestGuardRemembersOnlyWhatItAllowed(t *testing.T) {
 	g := NewWithT(t)
-	token := serviceAccountToken(t, "remembered")
-	user := "system:serviceaccount:default:remembered"
+	token, user := serviceAccountToken(t, "remembered")
 	now := time.Now()
 	counting := &countingClient{Client: env.Client}
 	gd := &guard{reviews: counting, allowed: map[[sha256.Size]byte]time.Time{}, now: func() time.Time { return now }}
