@@ -81,6 +81,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.Float64Var(&o.reconciler.OrderRecheckQPS, "order-recheck-qps", 0.2, "order re-checks per second, all instances together")
 	fs.DurationVar(&o.usage.Interval, "usage-push-interval", usage.DefaultInterval,
 		"metering period of pay-per-use tenants: their usage is pushed to KooGallery once per period")
+	fs.IntVar(&o.usage.MaxConcurrentReconciles, "usage-push-workers", 2,
+		"pay-per-use instances metered and pushed at once; each push waits on KooGallery, so many metered instances need more")
 	fs.StringVar(&o.ingressNamespaces, "ingress-namespaces", "", "comma-separated namespaces allowed to reach every tenant (the ingress controller's)")
 	fs.StringVar(&o.egressExcept, "tenant-egress-except", strings.Join(render.DefaultEgressExcept, ","),
 		"comma-separated CIDRs tenants may not reach: the cluster's pod, service and node networks, the API server, link-local (cloud metadata)")
@@ -101,6 +103,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.usage.Interval < time.Second {
 		return nil, errors.New("--usage-push-interval must be at least 1s")
+	}
+	if o.usage.MaxConcurrentReconciles < 1 {
+		return nil, errors.New("--usage-push-workers must be at least 1")
 	}
 	o.reconciler.IngressNamespaces = splitList(o.ingressNamespaces)
 	o.reconciler.EgressExcept = splitList(o.egressExcept)

@@ -20,3 +20,18 @@ func TestUsagePushIntervalFlag(t *testing.T) {
 		t.Fatalf("want the interval refused, got %v", err)
 	}
 }
+
+func TestUsagePushWorkersFlag(t *testing.T) {
+	o, err := parseFlags([]string{"--marketplace-keys-dir", "/keys"})
+	if err != nil || o.usage.MaxConcurrentReconciles != 2 {
+		t.Fatalf("default workers %d, error %v", o.usage.MaxConcurrentReconciles, err)
+	}
+	o, err = parseFlags([]string{"--marketplace-keys-dir", "/keys", "--usage-push-workers", "16"})
+	if err != nil || o.usage.MaxConcurrentReconciles != 16 {
+		t.Fatalf("workers %d, error %v", o.usage.MaxConcurrentReconciles, err)
+	}
+	if _, err := parseFlags([]string{"--marketplace-keys-dir", "/keys", "--usage-push-workers", "0"}); err == nil ||
+		!strings.Contains(err.Error(), "usage-push-workers") {
+		t.Fatalf("want 0 workers refused, got %v", err)
+	}
+}

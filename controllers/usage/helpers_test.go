@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
 	"github.com/marketplace-operator/marketplace-operator/koogallery/openapi"
@@ -87,4 +88,17 @@ func setState(t *testing.T, name string, state saasv1alpha1.InstanceState) {
 	p := client.MergeFrom(inst.DeepCopy())
 	inst.Spec.State = state
 	g.Expect(k8s.Patch(context.Background(), inst, p)).To(Succeed())
+}
+
+// periodsBehind reads marketplace_usage_periods_behind as the manager's metrics endpoint serves it.
+func periodsBehind(g Gomega) float64 {
+	families, err := metrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() == "marketplace_usage_periods_behind" {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	g.Expect("marketplace_usage_periods_behind").To(BeEmpty(), "the gauge is not registered")
+	return 0
 }

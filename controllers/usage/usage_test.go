@@ -78,8 +78,9 @@ func TestLostAnswerIsResentOnce(t *testing.T) {
 }
 
 // While the manager is down, periods end unpushed; one was written to the ledger and never
-// acknowledged (KooGallery failed). The next manager sends that one again with the same
-// metering_sn and values, and every period missed in between, each once.
+// acknowledged (KooGallery failed), which the periods-behind gauge shows. The next manager sends
+// that one again with the same metering_sn and values, and every period missed in between, each
+// once.
 func TestDownAndBack(t *testing.T) {
 	failing := pusherFunc(func(context.Context, []openapi.UsageRecord) error { return errors.New("KooGallery is down") })
 	stop := startOperator(t, interval, failing)
@@ -92,6 +93,7 @@ func TestDownAndBack(t *testing.T) {
 		g.Expect(u.Pending).NotTo(BeEmpty())
 		g.Expect(u.Failures).To(BeNumerically(">", 0))
 		g.Expect(u.LastError).To(ContainSubstring("KooGallery is down"))
+		g.Expect(periodsBehind(g)).To(BeNumerically(">", 0), "failing pushes show as periods behind (MarketplaceUsagePushFailing)")
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 	stop()
 	down := time.Now()
@@ -106,4 +108,5 @@ func TestDownAndBack(t *testing.T) {
 	g.Expect(iu.Duplicates+iu.Conflicts+iu.Overlaps).To(BeZero(), "%+v", iu)
 	g.Expect(u.Failures).To(BeZero())
 	g.Expect(u.LastError).To(BeEmpty())
+	g.Eventually(periodsBehind).Should(BeZero(), "acknowledged periods are not behind")
 }
