@@ -129,16 +129,18 @@ func TestTombstonesBoundedWithFloor(t *testing.T) {
 	}
 }
 
+// orgRec is the stored record of a department synced at at.
+func orgRec(tenant, code, parent, at string) string {
+	v, _ := marshal(orgRecord{TenantID: tenant, OrgInfo: koogallery.OrgInfo{OrgCode: code, OrgName: code, ParentCode: parent}, SyncTime: at})
+	return *v
+}
+
 func TestSweepRemovesCoveredAndUnlinksChildren(t *testing.T) {
-	rec := func(code, parent, at string) string {
-		v, _ := marshal(orgRecord{TenantID: "T", OrgInfo: koogallery.OrgInfo{OrgCode: code, OrgName: code, ParentCode: parent}, SyncTime: at})
-		return *v
-	}
 	data := map[string]string{
-		"gone":  rec("P", "", "20260301100000000"),
-		"child": rec("C", "P", "20260301100000000"),
-		"later": rec("L", "P", "20260301130000000"),
-		"other": rec("O", "X", "20260301100000000"),
+		"gone":  orgRec("T", "P", "", "20260301100000000"),
+		"child": orgRec("T", "C", "P", "20260301100000000"),
+		"later": orgRec("T", "L", "P", "20260301130000000"),
+		"other": orgRec("T", "O", "X", "20260301100000000"),
 	}
 	b := tombs{at: map[string]string{tombKey(entityOrg, "T", "P"): "20260301120000000"}}
 	changes := sweepEntries(orgShard(0), b)(data)
@@ -153,15 +155,11 @@ func TestSweepRemovesCoveredAndUnlinksChildren(t *testing.T) {
 // A full department tree removes the departments of its tenant synced before it and keeps those
 // as old as it (the ones it listed) and those of other tenants.
 func TestSweepRemovesDepartmentsOlderThanTheTree(t *testing.T) {
-	rec := func(tenant, code, at string) string {
-		v, _ := marshal(orgRecord{TenantID: tenant, OrgInfo: koogallery.OrgInfo{OrgCode: code, OrgName: code}, SyncTime: at})
-		return *v
-	}
 	data := map[string]string{
-		"before": rec("T", "B", "20260301110000000"),
-		"listed": rec("T", "L", "20260301120000000"),
-		"after":  rec("T", "A", "20260301130000000"),
-		"other":  rec("O", "B", "20260301110000000"),
+		"before": orgRec("T", "B", "", "20260301110000000"),
+		"listed": orgRec("T", "L", "", "20260301120000000"),
+		"after":  orgRec("T", "A", "", "20260301130000000"),
+		"other":  orgRec("O", "B", "", "20260301110000000"),
 	}
 	b := tombs{at: map[string]string{tombKey(entityTree, "T"): "20260301120000000"}}
 	changes := sweepEntries(orgShard(0), b)(data)
