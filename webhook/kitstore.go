@@ -301,8 +301,10 @@ func (k *kitStore) allOrgSync(ctx context.Context, sc kitScope, req *koogallery.
 		}
 		shards[obj] = append(shards[obj], en)
 	}
+	// Entries older than what is stored (notApplied) do not stop the tree's deletes.
+	var na *notApplied
 	stored := k.upsert(ctx, sc, t, b, shards)
-	if na := (*notApplied)(nil); stored != nil && !errors.As(stored, &na) {
+	if stored != nil && !errors.As(stored, &na) {
 		return stored
 	}
 	if err := k.remove(ctx, sc, t, gone, orgShards()); err != nil {

@@ -2,9 +2,6 @@ package instance
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -53,7 +50,7 @@ func (r *Reconciler) apply(ctx context.Context, s *scope, obj client.Object, liv
 	if err != nil {
 		return err
 	}
-	hash, err := hashObject(u)
+	hash, err := render.AppliedHash(u)
 	if err != nil {
 		return err
 	}
@@ -90,15 +87,6 @@ func drifted(live, desired *unstructured.Unstructured, appliedGeneration int64) 
 		}
 	}
 	return false
-}
-
-func hashObject(u *unstructured.Unstructured) (string, error) {
-	b, err := json.Marshal(u.Object) // encoding/json sorts map keys: stable
-	if err != nil {
-		return "", fmt.Errorf("hashing %s %s: %w", u.GetKind(), u.GetName(), err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8]), nil
 }
 
 // live reads the current object, from the label-scoped cache for the kinds it holds (trimmed,

@@ -142,7 +142,7 @@ func childrenOnTheWire(b testing.TB, n int) (wire [][]byte, kinds []string) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			hash, err := hashObject(u)
+			hash, err := render.AppliedHash(u)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -176,7 +176,7 @@ func childrenOnTheWire(b testing.TB, n int) (wire [][]byte, kinds []string) {
 			}
 			children, childKinds = append(children, buf.Bytes()), append(childKinds, u.GetKind())
 		}
-		sortRefs(inst.Status.Resources)
+		render.SortInventory(inst.Status.Resources)
 		var buf bytes.Buffer
 		if err := instanceCodec.Encode(inst, &buf); err != nil {
 			b.Fatal(err)

@@ -2,11 +2,11 @@ package instance
 
 import (
 	"slices"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	saasv1alpha1 "github.com/marketplace-operator/marketplace-operator/api/v1alpha1"
+	"github.com/marketplace-operator/marketplace-operator/render"
 )
 
 // status.resources is the inventory: every object the operator applied for the tenant and what
@@ -47,7 +47,7 @@ func (s *scope) entryFor(ref saasv1alpha1.ResourceRef) *saasv1alpha1.ResourceRef
 		return e
 	}
 	s.inst.Status.Resources = append(s.inst.Status.Resources, saasv1alpha1.ResourceRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name})
-	sortRefs(s.inst.Status.Resources)
+	render.SortInventory(s.inst.Status.Resources)
 	return s.entry(ref)
 }
 
@@ -64,10 +64,4 @@ func (s *scope) recordApplied(ref saasv1alpha1.ResourceRef, hash string, generat
 // forget drops ref from the inventory once the object is gone.
 func (s *scope) forget(ref saasv1alpha1.ResourceRef) {
 	s.inst.Status.Resources = slices.DeleteFunc(s.inst.Status.Resources, func(e saasv1alpha1.ResourceRef) bool { return sameObject(e, ref) })
-}
-
-func sortRefs(refs []saasv1alpha1.ResourceRef) {
-	slices.SortFunc(refs, func(a, b saasv1alpha1.ResourceRef) int {
-		return strings.Compare(a.APIVersion+"/"+a.Kind+"/"+a.Name, b.APIVersion+"/"+b.Kind+"/"+b.Name)
-	})
 }

@@ -187,7 +187,7 @@ func (r *Reconciler) ensureEntitlement(ctx context.Context, s *scope, plan strin
 	if err != nil {
 		return err
 	}
-	hash, err := hashObject(u)
+	hash, err := render.AppliedHash(u)
 	if err != nil {
 		return err
 	}

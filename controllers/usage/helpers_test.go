@@ -3,11 +3,13 @@ package usage_test
 import (
 	"context"
 	"math"
+	"slices"
 	"sort"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -90,15 +92,31 @@ func setState(t *testing.T, name string, state saasv1alpha1.InstanceState) {
 	g.Expect(k8s.Patch(context.Background(), inst, p)).To(Succeed())
 }
 
-// periodsBehind reads marketplace_usage_periods_behind as the manager's metrics endpoint serves it.
-func periodsBehind(g Gomega) float64 {
+// metricSum sums a metric's series in the manager's registry, as its metrics endpoint serves
+// them: those whose label has value, or every series when label is empty.
+func metricSum(g Gomega, name, label, value string) float64 {
 	families, err := metrics.Registry.Gather()
 	g.Expect(err).NotTo(HaveOccurred())
+	var n float64
 	for _, f := range families {
-		if f.GetName() == "marketplace_usage_periods_behind" {
-			return f.GetMetric()[0].GetGauge().GetValue()
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if label == "" || slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
+				return l.GetName() == label && l.GetValue() == value
+			}) {
+				n += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
 		}
 	}
-	g.Expect("marketplace_usage_periods_behind").To(BeEmpty(), "the gauge is not registered")
-	return 0
+	return n
 }
+
+// instanceReconciles reads the instance controller's reconcile counter.
+func instanceReconciles(g Gomega) float64 {
+	return metricSum(g, "controller_runtime_reconcile_total", "controller", "marketplaceinstance")
+}
+
+// periodsBehind reads marketplace_usage_periods_behind.
+func periodsBehind(g Gomega) float64 { return metricSum(g, "marketplace_usage_periods_behind", "", "") }

@@ -7,28 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
-
-// instanceReconciles reads the instance controller's reconcile counter.
-func instanceReconciles(g Gomega) float64 {
-	families, err := crmetrics.Registry.Gather()
-	g.Expect(err).NotTo(HaveOccurred())
-	var n float64
-	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" && l.GetValue() == "marketplaceinstance" {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return n
-}
 
 // The usage ledger is written once per period per tenant: those writes must not start a pass of
 // the instance controller, which owns the rest of status.

@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/utils/ptr"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -128,12 +128,6 @@ func creationCall(inst *saasv1alpha1.MarketplaceInstance) saasv1alpha1.Operation
 		Result: koogallery.ResultProcessing}
 }
 
-// bareOwner is the controller reference every child of cr carries, as render.OwnerReference.
-func bareOwner(cr *unstructured.Unstructured) metav1.OwnerReference {
-	return metav1.OwnerReference{APIVersion: bareCRGVK.GroupVersion().String(), Kind: bareCRGVK.Kind, Name: cr.GetName(),
-		UID: cr.GetUID(), Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}
-}
-
 // provisioningStatus is the status the reconciler writes once a tenant is applied and its
 // Deployment is not Available yet: the resolved order, the plan, the inventory, the conditions.
 func provisioningStatus(inst *saasv1alpha1.MarketplaceInstance, plan *saasv1alpha1.MarketplacePlan, inventory []saasv1alpha1.ResourceRef) saasv1alpha1.MarketplaceInstanceStatus {
@@ -217,7 +211,7 @@ func (b *bench) removeBareCRs() {
 	}
 	for i := range list.Items {
 		cr := &list.Items[i]
-		if err := c.Patch(b.ctx, cr, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`))); client.IgnoreNotFound(err) != nil {
+		if err := c.Patch(b.ctx, cr, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`))); client.IgnoreNotFound(err) != nil {
 			b.t.Fatal(err)
 		}
 		if err := c.Delete(b.ctx, cr); client.IgnoreNotFound(err) != nil {

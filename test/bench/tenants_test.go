@@ -5,9 +5,6 @@ package bench
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -240,8 +237,8 @@ func (t *bareRun) provision(ctx context.Context, c client.Client, plan *saasv1al
 	if err := c.Create(ctx, cr); err != nil {
 		return fmt.Errorf("creating its custom resource: %w", err)
 	}
-	owner := bareOwner(cr)
-	inventory, err := applyTenant(ctx, c, inst, plan, &owner)
+	// The controller reference every child carries, as render.OwnerReference for an instance.
+	inventory, err := applyTenant(ctx, c, inst, plan, metav1.NewControllerRef(cr, bareCRGVK))
 	if err != nil {
 		return err
 	}
@@ -343,10 +340,7 @@ func applyTenant(ctx context.Context, c client.Client, inst *saasv1alpha1.Market
 			return nil, err
 		}
 	}
-	sort.Slice(inventory, func(i, j int) bool {
-		a, b := inventory[i], inventory[j]
-		return a.APIVersion+"/"+a.Kind+"/"+a.Name < b.APIVersion+"/"+b.Kind+"/"+b.Name
-	})
+	render.SortInventory(inventory)
 	return inventory, nil
 }
 
@@ -363,12 +357,9 @@ func applyBare(ctx context.Context, c client.Client, obj client.Object, owner *m
 	}
 	ref := saasv1alpha1.ResourceRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Name: u.GetName()}
 	if owner != nil {
-		raw, err := json.Marshal(u.Object)
-		if err != nil {
+		if ref.AppliedHash, err = render.AppliedHash(u); err != nil {
 			return ref, err
 		}
-		sum := sha256.Sum256(raw)
-		ref.AppliedHash = hex.EncodeToString(sum[:8])
 	}
 	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(render.FieldOwner), client.ForceOwnership); err != nil {
 		return ref, fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
