@@ -58,13 +58,11 @@ type Operator struct {
 // StartOperator runs the manager and waits until it is ready.
 func StartOperator(ctx context.Context, cfg OperatorConfig) (*Operator, error) {
 	o := &Operator{cfg: cfg, log: &LockedBuffer{}}
-	for range 4 {
-		addr, err := FreeAddr()
-		if err != nil {
-			return nil, err
-		}
-		o.addrs = append(o.addrs, addr)
+	addrs, err := FreeAddrs(4)
+	if err != nil {
+		return nil, err
 	}
+	o.addrs = addrs
 	o.MarketplaceURL, o.ProbeURL = "http://"+o.addrs[0], "http://"+o.addrs[1]
 	if cfg.Metrics {
 		o.MetricsURL = "http://" + o.addrs[2]
@@ -253,14 +251,20 @@ func (o *Operator) Tail(lines int) string {
 	return strings.Join(l, "\n")
 }
 
-// FreeAddr returns a loopback address nothing listens on.
-func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// FreeAddrs returns n loopback addresses nothing listens on, all different: each is held until
+// the last is chosen, since a port just let go may be handed out again at once (two of one
+// manager's servers once got the same port and it could not start).
+func FreeAddrs(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs, nil
 }
 
 // WriteKeys writes a keys folder as the Secret mounts it.
